@@ -1,0 +1,90 @@
+"""The AMQP executor: persistent publishes with publisher confirms.
+
+Connections are kept per worker thread and per target URL (pika's blocking
+connection is not thread-safe) and reopened once when the broker closed them.
+"""
+
+import base64
+import contextlib
+import threading
+
+import pika
+import pika.exceptions
+
+from actors.delivery import AttemptResult, Delivery
+from app.redaction import redact_url
+
+
+class AmqpExecutor:
+    def __init__(self, timeout: float):
+        self.timeout = timeout  # seconds, for connecting and for the confirm
+        self._local = threading.local()
+
+    def _channels(self) -> dict:
+        channels = getattr(self._local, "channels", None)
+        if channels is None:
+            channels = self._local.channels = {}
+        return channels
+
+    def _channel(self, url: str):
+        channels = self._channels()
+        channel = channels.get(url)
+        if channel is None or channel.is_closed or channel.connection.is_closed:
+            parameters = pika.URLParameters(url)
+            parameters.socket_timeout = self.timeout
+            parameters.blocked_connection_timeout = self.timeout
+            parameters.stack_timeout = self.timeout
+            parameters.connection_attempts = 1
+            connection = pika.BlockingConnection(parameters)
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channels[url] = channel
+        return channel
+
+    def _forget(self, url: str) -> None:
+        channel = self._channels().pop(url, None)
+        if channel is not None and channel.connection.is_open:
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                channel.connection.close()
+
+    def execute(self, amqp_job: dict, delivery: Delivery) -> AttemptResult:
+        url = amqp_job["connection"]
+        body = amqp_job.get("body") or ""
+        payload = base64.b64decode(body) if amqp_job.get("body_encoding") == "base64" else body
+        properties = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type=amqp_job.get("content_type") or None,
+            message_id=str(delivery.delivery_id),
+            headers={**(amqp_job.get("headers") or {}), **delivery.headers()},
+        )
+        publish = (url, amqp_job, payload, properties)
+        # A cached connection may have been closed by the broker since its last use
+        # (heartbeat, restart): one fresh connection is tried before giving up.
+        try:
+            return self._publish(*publish)
+        except (pika.exceptions.AMQPError, OSError):
+            self._forget(url)
+        try:
+            return self._publish(*publish)
+        except (pika.exceptions.AMQPError, OSError) as error:
+            self._forget(url)
+            where = redact_url(url)
+            return AttemptResult(
+                False, f"publish to {where} failed: {type(error).__name__}: {error}"
+            )
+
+    def _publish(self, url, amqp_job, payload, properties) -> AttemptResult:
+        channel = self._channel(url)
+        try:
+            channel.basic_publish(
+                amqp_job["exchange"],
+                amqp_job["routing_key"],
+                payload.encode() if isinstance(payload, str) else payload,
+                properties=properties,
+                mandatory=True,
+            )
+        except pika.exceptions.UnroutableError:
+            return AttemptResult(False, "message unroutable: no queue is bound for its routing key")
+        except pika.exceptions.NackError:
+            return AttemptResult(False, "the broker refused the message (nack)")
+        return AttemptResult(True)

@@ -1,0 +1,63 @@
+"""Keeps the claims of running attempts alive (DESIGN.md, Leases).
+
+One thread per worker process renews every held claim in one statement each
+third of the lock time, so a slow target never lets its claim expire, while a
+dead worker's claims do expire and are claimed again.
+"""
+
+import contextlib
+import logging
+import threading
+import uuid
+
+from app import claims
+from app.claims import Claim
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, db, lock_seconds: float):
+        self.db = db
+        self.lock_seconds = lock_seconds
+        self._held: dict[uuid.UUID, Claim] = {}
+        self._mutex = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @contextlib.contextmanager
+    def holding(self, claim: Claim):
+        """Renew `claim` for as long as the block runs."""
+        with self._mutex:
+            self._held[claim.job_id] = claim
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._renew_forever, name="lease-keeper", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._held.pop(claim.job_id, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _renew_forever(self) -> None:
+        while not self._stop.wait(self.lock_seconds / 3):
+            with self._mutex:
+                held = list(self._held.values())
+            if not held:
+                continue
+            try:
+                kept = claims.extend_leases(self.db, held, self.lock_seconds)
+            except Exception as error:  # a database outage must not end the thread
+                log.warning("lease renewal failed: %s", error)
+                continue
+            for claim in held:
+                if claim.job_id not in kept:
+                    log.warning(
+                        "lease lost: the job was deleted or its claim expired",
+                        extra={"job_id": str(claim.job_id)},
+                    )

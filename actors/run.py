@@ -1,0 +1,92 @@
+"""The run actor: execute one claimed slot of one job, then finish or retry it."""
+
+import logging
+from datetime import datetime
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from actors.amqp import AmqpExecutor
+from actors.delivery import AttemptResult, Delivery, utcnow
+from actors.http import HttpExecutor
+from actors.leases import LeaseKeeper
+from actors.messages import ACTOR, QUEUE, claim_of
+from actors.retry import DEFAULT_POLICY, backoff, should_retry
+from app import claims
+from app.claims import Outcome
+from app.schedule import delivery_id
+
+log = logging.getLogger(__name__)
+
+# Dramatiq's own retry limit: only a guard, since the actor decides when to stop
+# (it records the last failure itself) and never retries more than the policy says.
+_DRAMATIQ_MAX_RETRIES = 100
+
+
+class Runner:
+    def __init__(self, db, lock_seconds: float, job_timeout: float):
+        self.db = db
+        self.lock_seconds = lock_seconds
+        self.leases = LeaseKeeper(db, lock_seconds)
+        self.executors = {"HTTP": HttpExecutor(job_timeout), "AMQP": AmqpExecutor(job_timeout)}
+
+    def run(self, job_id: str, token: str, scheduled_for: str) -> None:
+        claim = claim_of(job_id, token, scheduled_for)
+        message = CurrentMessage.get_current_message()
+        attempt = message.options.get("retries", 0) + 1
+        ids = {"job_id": job_id, "attempt": attempt}
+        definition = claims.lease(self.db, claim, self.lock_seconds)
+        if definition is None:
+            log.info("stale run message dropped: the claim is no longer held", extra=ids)
+            return
+        # The execution starts with its first attempt; retries carry that time along.
+        started = message.options.setdefault("first_attempt_at", utcnow().isoformat())
+        delivery = Delivery(
+            claim.job_id,
+            delivery_id(claim.job_id, claim.scheduled_for),
+            claim.scheduled_for,
+            attempt,
+        )
+        with self.leases.holding(claim):
+            result = self._attempt(definition, delivery)
+        if not result.success and should_retry(attempt, DEFAULT_POLICY):
+            wait = backoff(attempt, DEFAULT_POLICY)
+            # Keep the claim through the wait, so no other tick claims the job meanwhile.
+            if claims.lease(self.db, claim, wait + self.lock_seconds) is None:
+                log.info("claim lost while failing; not retrying", extra=ids)
+                return
+            log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
+            raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
+        outcome = Outcome(
+            delivery_id=delivery.delivery_id,
+            start_time=datetime.fromisoformat(started),
+            end_time=utcnow(),
+            success=result.success,
+            attempts=attempt,
+            error_message=result.error,
+            http_status=result.http_status,
+            response_body=result.response_body,
+        )
+        if not claims.finish(self.db, claim, outcome):
+            log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
+        log.info("execution %s", "succeeded" if result.success else "failed", extra=ids)
+
+    def _attempt(self, definition: claims.Definition, delivery: Delivery) -> AttemptResult:
+        payload = definition.http_job if definition.type == "HTTP" else definition.amqp_job
+        try:
+            return self.executors[definition.type].execute(payload, delivery)
+        except Exception as error:  # a bug here must end in the record, not lose the job
+            log.exception("executor error", extra={"job_id": str(delivery.job_id)})
+            return AttemptResult(False, f"internal error: {type(error).__name__}: {error}")
+
+
+def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:
+    """Register the run actor on `broker`, executing with `runner`."""
+    return dramatiq.Actor(
+        runner.run,
+        broker=broker,
+        actor_name=ACTOR,
+        queue_name=QUEUE,
+        priority=0,
+        options={"max_retries": _DRAMATIQ_MAX_RETRIES},
+    )

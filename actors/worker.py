@@ -1,0 +1,22 @@
+"""The module `dramatiq` imports in each worker process to find its broker.
+
+Kept tiny on purpose (Dramatiq's own pattern): build the broker from the
+configuration the `scheduler worker` command passed down, and declare the actor.
+"""
+
+import dramatiq
+
+from actors.broker import rabbitmq_broker
+from actors.run import Runner, declare
+from app.config import load_config
+from app.database import open_database
+from app.logs import configure_logging
+
+config = load_config()
+configure_logging(config.log_level)
+broker = rabbitmq_broker(config)
+dramatiq.set_broker(broker)
+declare(
+    broker,
+    Runner(open_database(config), config.scheduler_max_job_lock_time, config.job_timeout),
+)

@@ -1,0 +1,68 @@
+"""Reading what a client sent: JSON bodies, ids and query parameters."""
+
+import json
+import uuid
+
+import falcon
+
+from app.errors import InvalidJob
+
+# Job definitions are small; a larger body is refused before it is parsed.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 10
+
+
+def json_body(req: falcon.Request):
+    """The body as JSON whatever Content-Type says (curl -d sends a form type)."""
+    if req.content_length and req.content_length > MAX_BODY_BYTES:
+        raise falcon.HTTPContentTooLarge(description=f"body over {MAX_BODY_BYTES} bytes")
+    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise falcon.HTTPContentTooLarge(description=f"body over {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        raise InvalidJob("request body must be a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidJob(f"malformed JSON: {error}") from None
+
+
+def job_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidJob(f"invalid job id {value!r}: expected a UUID") from None
+
+
+def page(req: falcon.Request) -> tuple[int, int]:
+    """(limit, offset); as in the reference a missing or zero limit means 10."""
+    limit = _integer(req, "limit") or DEFAULT_LIMIT
+    offset = _integer(req, "offset") or 0
+    if limit > MAX_LIMIT:
+        raise InvalidJob(f"limit must be at most {MAX_LIMIT}")
+    return limit, offset
+
+
+def flag(req: falcon.Request, name: str) -> bool:
+    value = req.get_param(name)
+    if value is None or value == "":
+        return False
+    lowered = value.lower()
+    if lowered in ("true", "1", "t"):
+        return True
+    if lowered in ("false", "0", "f"):
+        return False
+    raise InvalidJob(f"{name} must be true or false")
+
+
+def _integer(req: falcon.Request, name: str) -> int | None:
+    value = req.get_param(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit():
+        raise InvalidJob(f"{name} must be a non-negative integer")
+    number = int(value)
+    if number > 2**31:
+        raise InvalidJob(f"{name} is too large")
+    return number

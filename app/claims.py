@@ -1,0 +1,126 @@
+"""Claim, lease, finish and release: the claim protocol over a peewee database.
+
+Every call borrows a pooled connection for its statements only. Every change
+after the claim is fenced by the lock token; a stale caller is told so (a False,
+a None, a smaller set) and never changes a job another claimer holds.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from app import queries
+from app.schedule import Schedule, run_after
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed slot of one job, as carried by a run message."""
+
+    job_id: uuid.UUID
+    token: uuid.UUID
+    scheduled_for: datetime
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What to run, read under the claim when an attempt starts."""
+
+    type: str
+    http_job: dict | None
+    amqp_job: dict | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one execution of a slot ended, to be recorded."""
+
+    delivery_id: uuid.UUID
+    start_time: datetime
+    end_time: datetime
+    success: bool
+    attempts: int
+    error_message: str | None = None
+    http_status: int | None = None
+    response_body: str | None = None
+
+
+def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> list[Claim]:
+    """Claim due jobs for `owner`, keeping its unfinished claims within `max_jobs`."""
+    params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds}
+    with db.connection_context(), db.atomic():
+        rows = db.execute_sql(queries.CLAIM_DUE, params).fetchall()
+    return [Claim(job_id, token, slot) for job_id, token, slot in rows]
+
+
+def lease(db, claim: Claim, lock_seconds: float) -> Definition | None:
+    """Renew `claim` for `lock_seconds` and read its job; None if the claim is stale."""
+    params = {"job_id": claim.job_id, "token": claim.token, "lock_seconds": lock_seconds}
+    with db.connection_context():
+        row = db.execute_sql(queries.LEASE, params).fetchone()
+    return Definition(*row) if row else None
+
+
+def extend_leases(db, claims: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
+    """Renew many claims at once; the job ids whose claim is still held."""
+    claims = list(claims)
+    if not claims:
+        return set()
+    params = {
+        "job_ids": [c.job_id for c in claims],
+        "tokens": [c.token for c in claims],
+        "lock_seconds": lock_seconds,
+    }
+    with db.connection_context():
+        rows = db.execute_sql(queries.EXTEND_LEASES, params).fetchall()
+    return {row[0] for row in rows}
+
+
+def finish(db, claim: Claim, outcome: Outcome) -> bool:
+    """Record `outcome` and, if `claim` still holds, move its job to the next run.
+
+    One transaction: the execution is recorded even when the claim went stale (the
+    delivery happened), but only the holder advances and releases the job, using
+    the job's definition as it is now. False when stale or the job was deleted.
+    """
+    with db.connection_context(), db.atomic():
+        row = db.execute_sql(queries.LOCK_FOR_FINISH, {"job_id": claim.job_id}).fetchone()
+        if row is None:
+            return False
+        execute_at, cron, timezone, now = row
+        db.execute_sql(
+            queries.RECORD_EXECUTION,
+            {
+                "job_id": claim.job_id,
+                "delivery_id": outcome.delivery_id,
+                "scheduled_for": claim.scheduled_for,
+                "start_time": outcome.start_time,
+                "end_time": outcome.end_time,
+                "status": "SUCCESSFUL" if outcome.success else "FAILED",
+                "attempts": outcome.attempts,
+                "error_message": outcome.error_message,
+                "http_status": outcome.http_status,
+                "response_body": outcome.response_body,
+            },
+        )
+        schedule = Schedule(execute_at=execute_at, cron=cron, timezone=timezone)
+        cursor = db.execute_sql(
+            queries.ADVANCE,
+            {
+                "job_id": claim.job_id,
+                "token": claim.token,
+                "next_run": run_after(schedule, claim.scheduled_for, now),
+            },
+        )
+        return cursor.rowcount == 1
+
+
+def release(db, claims: Iterable[Claim]) -> None:
+    """Give claims back unrun, so that the next tick claims them again."""
+    claims = list(claims)
+    if not claims:
+        return
+    params = {"job_ids": [c.job_id for c in claims], "tokens": [c.token for c in claims]}
+    with db.connection_context():
+        db.execute_sql(queries.RELEASE, params)

@@ -1,0 +1,144 @@
+"""`scheduler <command>`: web, tick, worker, migrate, flags.
+
+Every command accepts every option as a flag (see `scheduler flags`). This module
+is the wiring: it builds real parts from the configuration and hands them over.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from app.config import OPTIONS, Config, ConfigError, describe_options, load_config
+from app.logs import configure_logging
+
+log = logging.getLogger("scheduler")
+
+
+def _web(config: Config) -> int:
+    from waitress import create_server
+
+    from api import create_app
+    from app.database import open_database
+
+    host, port = config.web_api_host
+    server = create_server(
+        create_app(open_database(config)),
+        host=host,
+        port=port,
+        threads=config.web_threads,
+        channel_timeout=config.web_idle_timeout,
+        ident="scheduler",
+    )
+    # waitress stops its loop and drains its threads on SystemExit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log.info("API listening on http://%s:%d", host, port)
+    server.run()
+    log.info("web stopped")
+    return 0
+
+
+def _tick(config: Config) -> int:
+    from actors.broker import rabbitmq_broker
+    from actors.messages import run_message
+    from app.database import open_database
+    from app.tick import TickSettings, run_tick
+
+    broker = rabbitmq_broker(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    settings = TickSettings(
+        owner=config.scheduler_id,
+        interval=config.scheduler_interval,
+        max_jobs=config.scheduler_max_concurrent_jobs,
+        lock_seconds=config.scheduler_max_job_lock_time,
+    )
+    log.info("tick %s started, every %gs", settings.owner, settings.interval)
+    try:
+        run_tick(
+            open_database(config), lambda claim: broker.enqueue(run_message(claim)), settings, stop
+        )
+    finally:
+        broker.close()
+    log.info("tick %s stopped", settings.owner)
+    return 0
+
+
+def _worker(config: Config) -> int:
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    # Worker processes read their configuration from the environment, so flags
+    # given to this command reach them too.
+    os.environ.update(config.environ())
+    args = make_argument_parser().parse_args(
+        [
+            "actors.worker",
+            "--processes",
+            str(config.worker_processes),
+            "--threads",
+            str(config.worker_threads),
+            "--skip-logging",
+        ]
+    )
+    return dramatiq_main(args)
+
+
+def _migrate(config: Config) -> int:
+    from app.migrate import migrate
+
+    applied = migrate(config)
+    print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")
+    return 0
+
+
+def _flags(config: Config) -> int:
+    rows = [("flag", "variable", "default", "meaning"), *describe_options()]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]
+        )
+    return 0
+
+
+COMMANDS = {
+    "web": (_web, "serve the management API"),
+    "tick": (_tick, "claim due jobs and send them to the workers"),
+    "worker": (_worker, "run Dramatiq worker processes that execute jobs"),
+    "migrate": (_migrate, "apply database migrations"),
+    "flags": (_flags, "print every option: flag, variable, default, meaning"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scheduler", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (_, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        for option in OPTIONS:
+            sub.add_argument(
+                f"--{option.flag}",
+                dest=option.attr,
+                metavar="VALUE",
+                help=f"{option.meaning} (env {option.env}, default {option.default!r})",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        o.flag: getattr(args, o.attr) for o in OPTIONS if getattr(args, o.attr) is not None
+    }
+    try:
+        config = load_config(overrides)
+    except ConfigError as error:
+        print(f"scheduler: {error}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    command, _ = COMMANDS[args.command]
+    return command(config)

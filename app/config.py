@@ -1,0 +1,290 @@
+"""Every option of the service: its flag, its environment variable, its default.
+
+`load_config()` is the only place options are read. A value comes from the flag if
+one was given, else from the environment, else from the default; it is parsed
+once (with environs) into a frozen `Config`. A bad value raises `ConfigError`
+with a one-line message naming the option.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from environs import Env, EnvError
+
+from app.durations import format_duration, parse_duration
+from app.redaction import REDACTED, redact_url
+
+
+class ConfigError(Exception):
+    """A startup option has a bad value; the message names the option."""
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    kind: str  # "str", "int", "bool", "duration", "host_port"
+    default: str
+    meaning: str
+    secret: bool = False
+    minimum: float | None = None
+
+    @property
+    def env(self) -> str:
+        return "SCHEDULER_" + self.flag.upper().replace("-", "_")
+
+    @property
+    def attr(self) -> str:
+        return self.flag.replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "web-read-timeout",
+        "duration",
+        "5s",
+        "waitress has no separate read deadline; kept for compatibility with the "
+        "reference and validated (the connection deadline is web-idle-timeout)",
+    ),
+    Option(
+        "web-write-timeout",
+        "duration",
+        "10s",
+        "waitress has no separate write deadline; kept for compatibility with the "
+        "reference and validated (the connection deadline is web-idle-timeout)",
+    ),
+    Option(
+        "web-idle-timeout",
+        "duration",
+        "120s",
+        "close a connection inactive this long, reading, writing or between requests "
+        "(waitress channel_timeout)",
+        minimum=1,
+    ),
+    Option(
+        "web-shutdown-timeout",
+        "duration",
+        "20s",
+        "on SIGTERM/SIGINT, how long web waits for in-flight requests",
+    ),
+    Option("web-api-host", "host_port", "0.0.0.0:8000", "address the API listens on"),
+    Option("web-threads", "int", "8", "request threads of the web process", minimum=1),
+    Option("db-user", "str", "scheduler", "PostgreSQL user"),
+    Option("db-password", "str", "", "PostgreSQL password", secret=True),
+    Option("db-host", "host_port", "localhost:5436", "PostgreSQL host:port"),
+    Option("db-name", "str", "scheduler", "PostgreSQL database"),
+    Option(
+        "db-max-idle-conns",
+        "int",
+        "3",
+        "idle connections kept per process; peewee's pool keeps every returned "
+        "connection, so effectively min(idle, open) as in Go's database/sql",
+        minimum=0,
+    ),
+    Option(
+        "db-max-open-conns",
+        "int",
+        "2",
+        "connections per process; a thread that needs one more waits for a free one",
+        minimum=1,
+    ),
+    Option("db-disable-tls", "bool", "true", "connect without TLS (false: sslmode=require)"),
+    Option(
+        "scheduler-id",
+        "str",
+        "instance1",
+        "this tick's name, recorded as locked_by; give each tick its own",
+    ),
+    Option(
+        "scheduler-interval",
+        "duration",
+        "10s",
+        "how often the tick looks for due jobs",
+        minimum=0.001,
+    ),
+    Option(
+        "scheduler-max-concurrent-jobs",
+        "int",
+        "100",
+        "most jobs one tick keeps claimed and unfinished at once",
+        minimum=1,
+    ),
+    Option(
+        "scheduler-max-job-lock-time",
+        "duration",
+        "1m",
+        "lease of a claim; a worker renews it while the job runs, so it only "
+        "expires when its holder is gone",
+        minimum=1,
+    ),
+    Option(
+        "broker-url",
+        "str",
+        "amqp://guest:guest@localhost:5672/",
+        "RabbitMQ URL that carries run messages from tick to workers",
+        secret=True,
+    ),
+    Option(
+        "worker-processes",
+        "int",
+        "2",
+        "worker processes started by `scheduler worker`",
+        minimum=1,
+    ),
+    Option("worker-threads", "int", "8", "threads per worker process", minimum=1),
+    Option(
+        "job-timeout",
+        "duration",
+        "30s",
+        "default limit of one attempt: HTTP connect and read, AMQP connect and confirm",
+        minimum=0.001,
+    ),
+    Option("log-level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+)
+
+_BY_ENV = {option.env: option for option in OPTIONS}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class Config:
+    web_read_timeout: float
+    web_write_timeout: float
+    web_idle_timeout: float
+    web_shutdown_timeout: float
+    web_api_host: tuple[str, int]
+    web_threads: int
+    db_user: str
+    db_password: str
+    db_host: tuple[str, int]
+    db_name: str
+    db_max_idle_conns: int
+    db_max_open_conns: int
+    db_disable_tls: bool
+    scheduler_id: str
+    scheduler_interval: float
+    scheduler_max_concurrent_jobs: int
+    scheduler_max_job_lock_time: float
+    broker_url: str
+    worker_processes: int
+    worker_threads: int
+    job_timeout: float
+    log_level: str
+
+    def environ(self) -> dict[str, str]:
+        """The SCHEDULER_* variables that reproduce this config in a child process."""
+        return {option.env: _render(option, getattr(self, option.attr)) for option in OPTIONS}
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _render(option: Option, value: Any) -> str:
+    if option.kind == "duration":
+        return format_duration(value)
+    if option.kind == "host_port":
+        return f"{value[0]}:{value[1]}"
+    if option.kind == "bool":
+        return "true" if value else "false"
+    return str(value)
+
+
+class _SourceEnv(Env):
+    """environs reading from a given mapping instead of os.environ only."""
+
+    def __init__(self, source: Mapping[str, str]):
+        super().__init__(eager=True)
+        self._source = source
+
+    def _get_value(self, env_key, default):
+        return self._source.get(env_key, default)
+
+
+def _parser(kind: str):
+    if kind == "duration":
+        return parse_duration
+    if kind == "host_port":
+        return _host_port
+    return None
+
+
+def load_config(
+    overrides: Mapping[str, str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Parse every option once.
+
+    overrides: values from command-line flags, keyed by flag name ("db-host").
+    environ: the environment to read (default os.environ).
+    """
+    # Defaults go into the source too, so that they are parsed like any given value.
+    source = {option.env: option.default for option in OPTIONS}
+    source.update(os.environ if environ is None else environ)
+    for flag, value in (overrides or {}).items():
+        source[_option_by_flag(flag).env] = value
+    env = _SourceEnv(source)
+    for kind in ("duration", "host_port"):
+        env.add_parser(kind, _strict(_parser(kind)))
+    values = {}
+    for option in OPTIONS:
+        try:
+            value = getattr(env, option.kind)(option.env)
+        except EnvError as error:
+            raise ConfigError(_bad(option, source[option.env], _reason(error))) from None
+        if option.minimum is not None and value < option.minimum:
+            raise ConfigError(
+                _bad(option, source[option.env], f"must be at least {option.minimum}")
+            )
+        values[option.attr] = value
+    values["log_level"] = values["log_level"].upper()
+    if values["log_level"] not in _LOG_LEVELS:
+        raise ConfigError(
+            _bad(_option_by_flag("log-level"), values["log_level"], f"one of {_LOG_LEVELS}")
+        )
+    return Config(**values)
+
+
+def _strict(parse):
+    def parser(value):
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise EnvError(str(error)) from None
+
+    return parser
+
+
+def _reason(error: EnvError) -> str:
+    messages = getattr(error, "error_messages", None) or [str(error)]
+    return "; ".join(str(m) for m in messages).rstrip(".")
+
+
+def _bad(option: Option, raw: str, reason: str) -> str:
+    shown = REDACTED if option.secret else repr(raw)
+    return f"invalid value {shown} for --{option.flag} ({option.env}): {reason}"
+
+
+def _option_by_flag(flag: str) -> Option:
+    for option in OPTIONS:
+        if option.flag == flag:
+            return option
+    raise ConfigError(f"unknown option --{flag}")
+
+
+def describe_options() -> list[tuple[str, str, str, str]]:
+    """(flag, variable, default, meaning) of every option, secrets' defaults hidden."""
+    return [(f"--{o.flag}", o.env, _shown_default(o), o.meaning) for o in OPTIONS]
+
+
+def _shown_default(option: Option) -> str:
+    if not option.secret or not option.default:
+        return option.default
+    return redact_url(option.default) if "://" in option.default else REDACTED
+
+
+assert {f.name for f in fields(Config)} == {o.attr for o in OPTIONS}
+assert len(_BY_ENV) == len(OPTIONS)

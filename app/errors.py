@@ -1,0 +1,13 @@
+"""The errors the core raises for the API and CLI to translate."""
+
+
+class SchedulerError(Exception):
+    """Base of this project's errors."""
+
+
+class InvalidJob(SchedulerError, ValueError):
+    """A job definition or query the API refuses; str(error) is the client's message."""
+
+
+class JobNotFound(SchedulerError, LookupError):
+    """No job has the id asked for."""

@@ -1,0 +1,279 @@
+"""Validation of job definitions sent to the API: pure, with `now` as an argument.
+
+`parse_create(body, now)` and `apply_update(spec, body, now)` return a `JobSpec`
+or raise `InvalidJob` with a message meant for the client. The rules and their
+messages follow the reference scheduler; additions are noted where they occur.
+Unknown fields are ignored, as the reference does, so that clients written for it
+(or sending a job back as they received it) keep working.
+"""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.errors import InvalidJob
+from app.redaction import restore_amqp, restore_http
+from app.schedule import Schedule, ScheduleError, check_cron, zone
+
+JOB_TYPES = ("HTTP", "AMQP")
+AUTH_TYPES = ("none", "basic", "bearer")
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+MAX_TAGS = 32
+MAX_TAG_LENGTH = 100
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    type: str
+    schedule: Schedule
+    http_job: dict | None = None
+    amqp_job: dict | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def parse_create(body: Any, now: datetime) -> JobSpec:
+    """A new job from a POST /v1/jobs body."""
+    body = _object(body, "request body")
+    spec = JobSpec(
+        type=_job_type(body.get("type")),
+        schedule=Schedule(
+            execute_at=_timestamp(body.get("execute_at"), "execute_at"),
+            cron=_cron(body.get("cron_schedule")),
+            timezone=_timezone(body.get("timezone", "UTC")),
+        ),
+        http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
+        amqp_job=_amqp_job(body["amqp_job"]) if body.get("amqp_job") is not None else None,
+        tags=_tags(body.get("tags")),
+    )
+    _check(spec, now, execute_at_changed=True)
+    return spec
+
+
+def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
+    """`spec` after a PUT /v1/jobs/{id} partial update.
+
+    Setting one of execute_at / cron_schedule replaces the other; giving `http`
+    drops the AMQP payload and the other way round, as in the reference.
+    """
+    body = _object(body, "request body")
+    changes: dict[str, Any] = {}
+    schedule = spec.schedule
+    if body.get("type") is not None:
+        changes["type"] = _job_type(body["type"])
+    if body.get("http") is not None:
+        changes.update(http_job=restore_http(_http_job(body["http"]), spec.http_job), amqp_job=None)
+    if body.get("amqp") is not None:
+        changes.update(amqp_job=restore_amqp(_amqp_job(body["amqp"]), spec.amqp_job), http_job=None)
+    if body.get("http") is not None and body.get("amqp") is not None:
+        raise InvalidJob("job cannot have both HTTP and AMQP fields defined")
+    if body.get("cron_schedule") is not None and body.get("execute_at") is not None:
+        raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
+    if body.get("cron_schedule") is not None:
+        schedule = replace(schedule, cron=_cron(body["cron_schedule"]), execute_at=None)
+    if body.get("execute_at") is not None:
+        schedule = replace(
+            schedule, execute_at=_timestamp(body["execute_at"], "execute_at"), cron=None
+        )
+    if body.get("timezone") is not None:
+        schedule = replace(schedule, timezone=_timezone(body["timezone"]))
+    if "tags" in body:
+        changes["tags"] = _tags(body["tags"])
+    updated = replace(spec, schedule=schedule, **changes)
+    _check(updated, now, execute_at_changed=body.get("execute_at") is not None)
+    return updated
+
+
+def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
+    if spec.type == "HTTP":
+        if spec.http_job is None:
+            raise InvalidJob("HTTP job must be defined")
+        if spec.amqp_job is not None:
+            raise InvalidJob("job cannot have both HTTP and AMQP fields defined")
+    else:
+        if spec.amqp_job is None:
+            raise InvalidJob("AMQP job must be defined")
+        if spec.http_job is not None:
+            raise InvalidJob("job cannot have both HTTP and AMQP fields defined")
+    schedule = spec.schedule
+    if (schedule.execute_at is None) == (schedule.cron is None):
+        raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
+    # Only a newly given time must be in the future: editing the tags of a one-off
+    # job that already ran must not fail on its past execute_at.
+    if execute_at_changed and schedule.execute_at is not None and schedule.execute_at <= now:
+        raise InvalidJob("execute_at must be in the future")
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidJob(f"{what} must be a JSON object")
+    return value
+
+
+def _string(value: Any, name: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise InvalidJob(f"{name} cannot be empty")
+        return None if value is None else ""
+    if not isinstance(value, str):
+        raise InvalidJob(f"{name} must be a string")
+    return value
+
+
+def _job_type(value: Any) -> str:
+    if value not in JOB_TYPES:
+        raise InvalidJob("job type must be either HTTP or AMQP")
+    return value
+
+
+def _timestamp(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidJob(f"{name} must be an RFC 3339 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidJob(f"{name} is not an RFC 3339 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidJob(f"{name} must carry a UTC offset, e.g. 2030-01-01T09:00:00Z")
+    return parsed
+
+
+def _cron(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidJob("cron_schedule must be a string")
+    expression = " ".join(value.split())
+    try:
+        check_cron(expression)
+    except ScheduleError as error:
+        raise InvalidJob(str(error)) from None
+    return expression
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidJob("timezone must be an IANA time zone name such as Europe/Berlin")
+    try:
+        zone(value)
+    except ScheduleError as error:
+        raise InvalidJob(f"timezone: {error}") from None
+    return value
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(tag, str) and tag for tag in value):
+        raise InvalidJob("tags must be an array of non-empty strings")
+    if len(value) > MAX_TAGS:
+        raise InvalidJob(f"a job has at most {MAX_TAGS} tags")
+    if any(len(tag) > MAX_TAG_LENGTH for tag in value):
+        raise InvalidJob(f"a tag has at most {MAX_TAG_LENGTH} characters")
+    return list(dict.fromkeys(value))
+
+
+def _string_map(value: Any, name: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidJob(f"{name} must be an object of string values")
+    return value
+
+
+def _http_job(value: Any) -> dict:
+    value = _object(value, "http_job")
+    url = _string(value.get("url"), "HTTP job URL")
+    if not url:
+        raise InvalidJob("HTTP job URL cannot be empty")
+    parts = urlsplit(url if "://" in url else "https://" + url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidJob(f"HTTP job URL {url!r} must be an http(s) URL with a host")
+    method = _string(value.get("method"), "HTTP job method")
+    if not method:
+        raise InvalidJob("HTTP job method cannot be empty")
+    if method.upper() not in HTTP_METHODS:
+        raise InvalidJob(f"HTTP job method must be one of {', '.join(HTTP_METHODS)}")
+    headers = _string_map(value.get("headers"), "HTTP job headers")
+    bad = [name for name in headers if not _HEADER_NAME.match(name)]
+    if bad:
+        raise InvalidJob(f"invalid HTTP header name {bad[0]!r}")
+    codes = value.get("valid_response_codes") or [200]
+    if not isinstance(codes, list) or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
+        for code in codes
+    ):
+        raise InvalidJob("valid_response_codes must be an array of HTTP status codes")
+    return {
+        "url": url,
+        "method": method.upper(),
+        "headers": headers,
+        "body": _string(value.get("body"), "HTTP job body"),
+        "valid_response_codes": codes,
+        "auth": _auth(value.get("auth")),
+    }
+
+
+def _auth(value: Any) -> dict:
+    # The reference rejects a missing auth object; "none" is what such a client means.
+    if value is None:
+        return {"type": "none"}
+    value = _object(value, "auth")
+    kind = value.get("type")
+    if kind not in AUTH_TYPES:
+        raise InvalidJob("auth type must be either none, basic, or bearer")
+    if kind == "basic":
+        username = _string(value.get("username"), "username")
+        password = _string(value.get("password"), "password")
+        if not username:
+            raise InvalidJob("username must be defined for basic auth")
+        if not password:
+            raise InvalidJob("password must be defined for basic auth")
+        return {"type": kind, "username": username, "password": password}
+    if kind == "bearer":
+        token = _string(value.get("bearer_token"), "bearer_token")
+        if not token:
+            raise InvalidJob("bearer token must be defined for bearer auth")
+        return {"type": kind, "bearer_token": token}
+    return {"type": kind}
+
+
+def _amqp_job(value: Any) -> dict:
+    value = _object(value, "amqp_job")
+    connection = _string(value.get("connection"), "AMQP connection")
+    if not connection:
+        raise InvalidJob("connection must be defined for AMQP jobs")
+    parts = urlsplit(connection)
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+        raise InvalidJob("connection must be an amqp:// or amqps:// URL with a host")
+    if not _string(value.get("exchange"), "exchange"):
+        raise InvalidJob("exchange must be defined for AMQP jobs")
+    if not _string(value.get("routing_key"), "routing key"):
+        raise InvalidJob("routing key must be defined for AMQP jobs")
+    headers = value.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise InvalidJob("AMQP job headers must be an object")
+    body = _string(value.get("body"), "AMQP job body") or ""
+    encoding = value.get("body_encoding")
+    if encoding not in (None, "base64"):
+        raise InvalidJob("body_encoding must be null or base64")
+    if encoding == "base64":
+        try:
+            base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidJob("body is not valid base64 although body_encoding is base64") from None
+    return {
+        "connection": connection,
+        "exchange": value["exchange"],
+        "routing_key": value["routing_key"],
+        "headers": headers,
+        "body": body,
+        "body_encoding": encoding,
+        "content_type": _string(value.get("content_type"), "content_type") or "",
+    }

@@ -1,0 +1,61 @@
+"""The two tables as peewee models, for the API's reads and writes.
+
+The claim protocol does not go through these: its statements are in app/queries.py.
+Models are unbound; `bind_models(db)` attaches them to a process's database.
+"""
+
+from peewee import (
+    BigAutoField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
+from playhouse.postgres_ext import ArrayField, BinaryJSONField, DateTimeTZField
+
+
+class Job(Model):
+    id = UUIDField(primary_key=True)
+    type = CharField()
+    status = CharField(default="RUNNING")
+    execute_at = DateTimeTZField(null=True)
+    cron_schedule = TextField(null=True)
+    timezone = TextField(default="UTC")
+    http_job = BinaryJSONField(null=True)
+    amqp_job = BinaryJSONField(null=True)
+    tags = ArrayField(TextField, default=list)
+    next_run = DateTimeTZField(null=True)
+    locked_until = DateTimeTZField(null=True)
+    locked_by = TextField(null=True)
+    lock_token = UUIDField(null=True)
+    created_at = DateTimeTZField()
+    updated_at = DateTimeTZField()
+
+    class Meta:
+        table_name = "jobs"
+
+
+class Execution(Model):
+    id = BigAutoField()
+    job = ForeignKeyField(Job, column_name="job_id", on_delete="CASCADE")
+    delivery_id = UUIDField()
+    scheduled_for = DateTimeTZField()
+    start_time = DateTimeTZField()
+    end_time = DateTimeTZField()
+    status = CharField()
+    attempts = IntegerField()
+    error_message = TextField(null=True)
+    http_status = IntegerField(null=True)
+    response_body = TextField(null=True)
+
+    class Meta:
+        table_name = "executions"
+
+
+MODELS = (Job, Execution)
+
+
+def bind_models(db) -> None:
+    db.bind(MODELS, bind_refs=False, bind_backrefs=False)

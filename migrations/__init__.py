@@ -1,0 +1,1 @@
+"""Ordered SQL migrations, applied by `scheduler migrate` (see app/migrate.py)."""

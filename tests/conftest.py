@@ -1,0 +1,99 @@
+"""Shared fixtures: a private PostgreSQL database and RabbitMQ vhost per test session.
+
+Tests never touch data they did not create: each session migrates a template
+database of its own, each test that asks for `db_config` gets a fresh copy of it,
+and broker traffic goes to a vhost created for the session and deleted after it.
+A service that does not answer skips the tests that need it, except under CI=true,
+where it fails them (Dramatiq's test suite does the same).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+
+import psycopg2
+import pytest
+
+from app.config import Config, load_config
+from app.database import open_database
+from app.migrate import migrate
+from app.models import bind_models
+from tests.services import (
+    PG_HOST,
+    RABBIT_HOST,
+    RUN,
+    admin_connection,
+    database_copy,
+    scheduler_environ,
+    unavailable,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_scheduler_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("SCHEDULER_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def template_database():
+    """Name of a migrated database that each test copies."""
+    try:
+        admin = admin_connection()
+    except psycopg2.OperationalError as error:
+        unavailable(f"PostgreSQL at {PG_HOST} does not answer: {error}")
+    name = f"scheduler_test_{RUN}_template"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        migrate(load_config(environ=scheduler_environ(SCHEDULER_DB_NAME=name)))
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def database_name(template_database):
+    """A fresh migrated database of this test's own, dropped afterwards."""
+    with database_copy(template_database) as name:
+        yield name
+
+
+@pytest.fixture
+def db_config(database_name) -> Config:
+    return load_config(environ=scheduler_environ(SCHEDULER_DB_NAME=database_name))
+
+
+@pytest.fixture
+def db(db_config):
+    database = open_database(db_config)
+    bind_models(database)
+    yield database
+    database.close_all()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost():
+    """A RabbitMQ vhost of this session's own; returns an AMQP URL into it."""
+    host, port = RABBIT_HOST.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as error:
+        unavailable(f"RabbitMQ at {RABBIT_HOST} does not answer: {error}")
+    if shutil.which("rabbitmqctl") is None:
+        unavailable("rabbitmqctl is needed to create a private vhost for the tests")
+    vhost = f"scheduler-test-{RUN}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)

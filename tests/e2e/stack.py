@@ -1,0 +1,154 @@
+"""Helpers of the end-to-end tests: a recording HTTP target and the process stack."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+SCHEDULER = str(Path(sys.executable).parent / "scheduler")
+
+
+@dataclass
+class Hit:
+    path: str
+    method: str
+    headers: dict
+    body: bytes
+    at: float
+
+
+@dataclass
+class Target:
+    """A local HTTP server; /status/<code> answers <code>, /fail/<n>/<key> fails n
+    times per key and then answers 200, anything else answers 200."""
+
+    server: ThreadingHTTPServer
+    hits: list[Hit] = field(default_factory=list)
+    failures: dict = field(default_factory=lambda: defaultdict(int))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def received(self, prefix: str) -> list[Hit]:
+        with self.lock:
+            return [hit for hit in self.hits if hit.path.startswith(prefix)]
+
+
+def handler_for(target: Target):
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            with target.lock:
+                target.hits.append(
+                    Hit(self.path, self.command, dict(self.headers), body, time.time())
+                )
+                parts = urlsplit(self.path).path.strip("/").split("/")
+                status = 200
+                if parts[0] == "status":
+                    status = int(parts[1])
+                elif parts[0] == "fail":
+                    key = parts[2]
+                    if target.failures[key] < int(parts[1]):
+                        target.failures[key] += 1
+                        status = 500
+            self.send_response(status)
+            self.send_header("Content-Length", "7")
+            self.end_headers()
+            self.wfile.write(b"answer!")
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, environ: dict, logs: Path):
+        self.environ = environ
+        self.logs = logs
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api = f"http://{environ['SCHEDULER_WEB_API_HOST']}"
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
+        env.update(self.environ)
+        self.processes[name] = subprocess.Popen(
+            [SCHEDULER, *args], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.api}/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"web did not become healthy:\n{self.log_tail('web')}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        text = (self.logs / f"{name}.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> dict[str, int]:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes = {}
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[name] = process.wait()
+        return codes
+
+    def post_job(self, body: dict) -> dict:
+        response = requests.post(f"{self.api}/v1/jobs", json=body, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def executions(self, job_id: str) -> list[dict]:
+        response = requests.get(
+            f"{self.api}/v1/jobs/{job_id}/executions", params={"limit": 1000}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["executions"]
+
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.1):
+    """Poll `condition` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def header(hit: Hit, name: str) -> str | None:
+    lowered = {key.lower(): value for key, value in hit.headers.items()}
+    return lowered.get(name.lower())

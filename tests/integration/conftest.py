@@ -1,0 +1,34 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.models import Job
+
+
+@pytest.fixture
+def add_job(db):
+    """Insert a job straight into the table; due a second ago unless told otherwise."""
+
+    def add(*, next_run=None, cron=None, execute_at=None, status="RUNNING") -> uuid.UUID:
+        now = datetime.now(UTC)
+        due = next_run or now - timedelta(seconds=1)
+        if cron is None and execute_at is None:
+            execute_at = due
+        job_id = uuid.uuid4()
+        with db.connection_context():
+            Job.create(
+                id=job_id,
+                type="HTTP",
+                status=status,
+                execute_at=execute_at,
+                cron_schedule=cron,
+                http_job={"url": "http://127.0.0.1:9/", "method": "GET"},
+                tags=[],
+                next_run=due,
+                created_at=now,
+                updated_at=now,
+            )
+        return job_id
+
+    return add
