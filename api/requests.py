@@ -23,9 +23,33 @@ def json_body(req: falcon.Request):
     if not raw.strip():
         raise InvalidJob("request body must be a JSON object")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise InvalidJob("malformed JSON: nested too deeply") from None
+    except ValueError as error:  # includes UnicodeDecodeError
         raise InvalidJob(f"malformed JSON: {error}") from None
+    _refuse_nul(body)
+    return body
+
+
+def _no_constant(name: str):
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _refuse_nul(value) -> None:
+    """PostgreSQL text cannot hold NUL characters: refuse them up front."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidJob("strings must not contain NUL (\\u0000) characters")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def job_id(value: str) -> uuid.UUID:

@@ -179,6 +179,8 @@ class Config:
 
 def _host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
+    if sep and not host:  # Go's ":8000": every interface
+        host = "0.0.0.0"
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {text!r}")
     return host.strip("[]"), int(port)

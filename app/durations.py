@@ -35,13 +35,15 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest Go-style spelling of a whole number of milliseconds."""
-    millis = round(seconds * 1000)
-    if millis == 0:
+    """The shortest Go-style spelling of `seconds`, exact to the microsecond."""
+    micros = round(seconds * 1_000_000)
+    if micros == 0:
         return "0s"
-    if millis % 1000:
-        return f"{millis}ms"
-    whole = millis // 1000
+    if micros % 1000:
+        return f"{micros}us"
+    if micros % 1_000_000:
+        return f"{micros // 1000}ms"
+    whole = micros // 1_000_000
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)

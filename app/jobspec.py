@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.errors import InvalidJob
-from app.redaction import restore_amqp, restore_http
+from app.redaction import REDACTED, placeholders_left, restore_amqp, restore_http
 from app.schedule import Schedule, ScheduleError, check_cron, zone
 
 JOB_TYPES = ("HTTP", "AMQP")
@@ -44,7 +44,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
         schedule=Schedule(
             execute_at=_timestamp(body.get("execute_at"), "execute_at"),
             cron=_cron(body.get("cron_schedule")),
-            timezone=_timezone(body.get("timezone", "UTC")),
+            timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
         ),
         http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
         amqp_job=_amqp_job(body["amqp_job"]) if body.get("amqp_job") is not None else None,
@@ -84,7 +84,10 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
     updated = replace(spec, schedule=schedule, **changes)
-    _check(updated, now, execute_at_changed=body.get("execute_at") is not None)
+    # Only a newly given time must be in the future: a client sending the job back
+    # as it read it, with its past execute_at, is not rescheduling it.
+    moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
+    _check(updated, now, execute_at_changed=moved)
     return updated
 
 
@@ -102,10 +105,14 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
     schedule = spec.schedule
     if (schedule.execute_at is None) == (schedule.cron is None):
         raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
-    # Only a newly given time must be in the future: editing the tags of a one-off
-    # job that already ran must not fail on its past execute_at.
     if execute_at_changed and schedule.execute_at is not None and schedule.execute_at <= now:
         raise InvalidJob("execute_at must be in the future")
+    left = placeholders_left(spec.http_job, spec.amqp_job)
+    if left:
+        raise InvalidJob(
+            f"{left[0]} is the redaction placeholder {REDACTED!r}, but no secret is stored "
+            "to keep: send the real value"
+        )
 
 
 def _object(value: Any, what: str) -> dict:
@@ -187,14 +194,24 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
     return value
 
 
+def _port_ok(parts) -> bool:
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        return False
+    return True
+
+
 def _http_job(value: Any) -> dict:
     value = _object(value, "http_job")
     url = _string(value.get("url"), "HTTP job URL")
     if not url:
         raise InvalidJob("HTTP job URL cannot be empty")
     parts = urlsplit(url if "://" in url else "https://" + url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidJob(f"HTTP job URL {url!r} must be an http(s) URL with a host")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
+        raise InvalidJob(
+            f"HTTP job URL {url!r} must be an http(s) URL with a host and a valid port"
+        )
     method = _string(value.get("method"), "HTTP job method")
     if not method:
         raise InvalidJob("HTTP job method cannot be empty")
@@ -204,7 +221,9 @@ def _http_job(value: Any) -> dict:
     bad = [name for name in headers if not _HEADER_NAME.match(name)]
     if bad:
         raise InvalidJob(f"invalid HTTP header name {bad[0]!r}")
-    codes = value.get("valid_response_codes") or [200]
+    codes = value.get("valid_response_codes")
+    if codes is None or codes == []:
+        codes = [200]
     if not isinstance(codes, list) or not all(
         isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599
         for code in codes
@@ -250,8 +269,8 @@ def _amqp_job(value: Any) -> dict:
     if not connection:
         raise InvalidJob("connection must be defined for AMQP jobs")
     parts = urlsplit(connection)
-    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-        raise InvalidJob("connection must be an amqp:// or amqps:// URL with a host")
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname or not _port_ok(parts):
+        raise InvalidJob("connection must be an amqp:// or amqps:// URL with a host and valid port")
     if not _string(value.get("exchange"), "exchange"):
         raise InvalidJob("exchange must be defined for AMQP jobs")
     if not _string(value.get("routing_key"), "routing key"):

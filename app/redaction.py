@@ -1,7 +1,8 @@
 """Secrets in job payloads: hidden when shown, kept when a client sends them back hidden.
 
 A client that reads a job and sends its payload back in a PUT gets "***" where
-the secrets were; those placeholders mean "unchanged", never the new secret.
+the secrets were; those placeholders mean "unchanged", never the new secret, and
+only where the stored secret belongs to the same user at the same host.
 """
 
 from urllib.parse import urlsplit, urlunsplit
@@ -22,11 +23,22 @@ def redact_amqp(amqp_job: dict) -> dict:
     return {**amqp_job, "connection": redact_url(amqp_job["connection"])}
 
 
+def _userinfo(url: str) -> tuple[str, str | None, str]:
+    """(user, password or None, host[:port]) of a URL, without parsing the port."""
+    userinfo, _, hostport = urlsplit(url).netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    return user, (password if sep else None), hostport
+
+
+def _with_password(url: str, password: str) -> str:
+    user, _, hostport = _userinfo(url)
+    return urlunsplit(urlsplit(url)._replace(netloc=f"{user}:{password}@{hostport}"))
+
+
 def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
+    if _userinfo(url)[1] is None:
         return url
-    return urlunsplit(parts._replace(netloc=_netloc(parts, REDACTED)))
+    return _with_password(url, REDACTED)
 
 
 def restore_http(new: dict, old: dict | None) -> dict:
@@ -40,19 +52,21 @@ def restore_http(new: dict, old: dict | None) -> dict:
 
 
 def restore_amqp(new: dict, old: dict | None) -> dict:
-    parts = urlsplit(new["connection"])
-    if parts.password != REDACTED or not old:
+    """`new` with a "***" URL password replaced by the stored one of the same user and host."""
+    user, password, hostport = _userinfo(new["connection"])
+    if password != REDACTED or not old:
         return new
-    stored = urlsplit(old["connection"])
-    if stored.password is None:
+    old_user, old_password, old_hostport = _userinfo(old["connection"])
+    if old_password is None or (old_user, old_hostport) != (user, hostport):
         return new
-    return {**new, "connection": urlunsplit(parts._replace(netloc=_netloc(parts, stored.password)))}
+    return {**new, "connection": _with_password(new["connection"], old_password)}
 
 
-def _netloc(parts, password: str) -> str:
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.username or ''}:{password}@{host}"
+def placeholders_left(http_job: dict | None, amqp_job: dict | None) -> list[str]:
+    """Fields still holding "***": a secret the client never gave us."""
+    left = []
+    auth = (http_job or {}).get("auth") or {}
+    left += [f"http_job.auth.{name}" for name in _AUTH_SECRETS if auth.get(name) == REDACTED]
+    if amqp_job and _userinfo(amqp_job["connection"])[1] == REDACTED:
+        left.append("amqp_job.connection password")
+    return left

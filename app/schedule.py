@@ -5,14 +5,17 @@ Cron is evaluated in the job's time zone; every datetime returned is aware, in U
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 # Namespace of delivery ids: uuid5(namespace, job id + slot) is the same for every
 # attempt and every re-claim of one slot, so a receiver can de-duplicate on it.
 _DELIVERY_NAMESPACE = uuid.UUID("6f1c1d4e-8a43-4f8e-9a55-3b5e2f7c9d10")
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class ScheduleError(ValueError):
@@ -37,6 +40,12 @@ def check_cron(expression: str) -> None:
             f"invalid cron schedule {expression!r}: use 5 fields (minute hour day month "
             "weekday), 6 fields with seconds first, or a descriptor such as @hourly"
         )
+    # A valid expression may still name no real day (30 February): refuse it now
+    # rather than fail every time a next run is computed.
+    try:
+        croniter(expression, _EPOCH, second_at_beginning=True).get_next(datetime)
+    except CroniterBadDateError:
+        raise ScheduleError(f"cron schedule {expression!r} never fires") from None
 
 
 def zone(name: str) -> ZoneInfo:
@@ -49,10 +58,63 @@ def zone(name: str) -> ZoneInfo:
 
 
 def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
-    """The first slot of `cron` strictly after `after`, evaluated in `timezone`."""
-    local = after.astimezone(zone(timezone))
-    fire = croniter(cron, local, second_at_beginning=True).get_next(datetime)
-    return fire.astimezone(UTC)
+    """The first slot of `cron` strictly after `after`, evaluated in `timezone`.
+
+    Cron names wall-clock times; around DST changes these are resolved so that no
+    slot is skipped and none runs twice:
+    - a time that does not exist (spring forward) fires at the first valid instant
+      after the gap;
+    - a time that exists twice (fall back) fires once, at its first occurrence,
+      unless the schedule runs every hour, which then also fires in the repeated
+      hour, once per real hour.
+    """
+    tz = zone(timezone)
+    local = after.astimezone(tz)
+    start = local.replace(tzinfo=None)
+    if _occurrences(start, tz)[0] != _occurrences(start, tz)[-1]:
+        # Inside a repeated hour: the second occurrences of wall times before
+        # `after` may still be ahead of it.
+        start -= local.utcoffset() - (local + timedelta(hours=3)).utcoffset()
+    candidates = croniter(cron, start - timedelta(microseconds=1), second_at_beginning=True)
+    # In a repeated hour the second occurrences run later than the first ones of
+    # the wall times after them: keep the earliest seen until a plain time comes.
+    later: datetime | None = None
+    while True:
+        wall = candidates.get_next(datetime)
+        first, *second = _occurrences(wall, tz)
+        if first > after:
+            return min(first, later) if later else first
+        if second and second[0] > after and _every_hour(cron):
+            later = min(later or second[0], second[0])
+
+
+def _every_hour(cron: str) -> bool:
+    return croniter(cron, second_at_beginning=True).expanded[1] in (["*"], list(range(24)))
+
+
+def _occurrences(wall: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instants (UTC) a naive wall time names: one, two in a repeated hour, or,
+    for a time skipped by DST, the first instant after the gap."""
+    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    if first == second:
+        return [first]
+    if first.astimezone(tz).replace(tzinfo=None) == wall:
+        return [first, second]
+    return [_transition(second, first, tz)]
+
+
+def _transition(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The instant in (before, after] at which the UTC offset of `tz` changes."""
+    offset = before.astimezone(tz).utcoffset()
+    low, high = 0, int((after - before).total_seconds())
+    while low < high:
+        middle = (low + high) // 2
+        if (before + timedelta(seconds=middle)).astimezone(tz).utcoffset() == offset:
+            low = middle + 1
+        else:
+            high = middle
+    return before + timedelta(seconds=low)
 
 
 def first_run(schedule: Schedule, now: datetime) -> datetime:

@@ -472,6 +472,34 @@ def test_sending_back_the_redacted_amqp_url_keeps_the_stored_password(client, db
     assert row.amqp_job["exchange"] == "other-exchange"
 
 
+def test_a_redacted_amqp_password_sent_for_another_host_does_not_get_the_stored_one(
+    client, db
+):
+    created = create(client, amqp_job())
+    elsewhere = amqp_payload(connection="amqp://user:***@elsewhere.example:5672/vhost")
+
+    response = client.simulate_put(f"/v1/jobs/{created['id']}", json={"amqp": elsewhere})
+
+    assert "***" in error_of(response, 400)
+    assert stored(db, created["id"]).amqp_job["connection"] == AMQP_URL
+
+
+def test_a_redacted_http_secret_sent_for_another_host_does_not_get_the_stored_one(
+    client, db
+):
+    auth = {"type": "basic", "username": "alice", "password": BASIC_PASSWORD}
+    created = create(client, http_job(http_job=http_payload(auth=auth)))
+    shown = get(client, created["id"])["http_job"]
+    shown["url"] = "http://elsewhere.example/collect"
+
+    response = client.simulate_put(f"/v1/jobs/{created['id']}", json={"http": shown})
+
+    assert "***" in error_of(response, 400)
+    row = stored(db, created["id"])
+    assert row.http_job["url"] == "http://example.com/hook"
+    assert row.http_job["auth"]["password"] == BASIC_PASSWORD
+
+
 @pytest.mark.parametrize(
     ("update", "message"),
     [

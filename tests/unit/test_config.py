@@ -199,11 +199,6 @@ def test_environ_round_trips_every_kind_of_changed_option():
     assert load_config(environ=environ) == config
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Config.environ() renders durations in whole milliseconds, so 1500us "
-    "comes back as 2ms",
-)
 def test_environ_round_trips_a_sub_millisecond_duration():
     config = load_config(environ={"SCHEDULER_SCHEDULER_INTERVAL": "1500us"})
     assert load_config(environ=config.environ()) == config

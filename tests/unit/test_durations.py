@@ -84,9 +84,9 @@ def test_format_gives_the_shortest_go_spelling(seconds, text):
     assert format_duration(seconds) == text
 
 
-def test_format_rounds_to_whole_milliseconds():
-    assert format_duration(0.0104) == "10ms"
-    assert format_duration(0.0004) == "0s"
+def test_format_keeps_microseconds_and_rounds_below_them():
+    assert format_duration(0.0104) == "10400us"
+    assert format_duration(0.0000004) == "0s"
 
 
 @pytest.mark.parametrize("text", ["500ms", "10s", "1m", "1h30m", "1m30s", "1h1m1s", "1500ms", "0s"])

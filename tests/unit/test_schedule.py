@@ -124,10 +124,6 @@ def test_daily_slot_in_the_spring_forward_gap_is_not_skipped():
     assert fire.astimezone(BERLIN).date() == date(2026, 3, 29)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a daily slot in the repeated autumn hour fires twice (02:30 CEST and CET)",
-)
 def test_daily_slot_in_the_repeated_autumn_hour_runs_once():
     # 2026-10-25 in Berlin has 02:30 twice (00:30 UTC and 01:30 UTC); a daily job runs once.
     first = next_fire("30 2 * * *", "Europe/Berlin", datetime(2026, 10, 24, 12, 0, tzinfo=UTC))
