@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import falcon
 
 from api import render
-from api.requests import flag, job_id, json_body, page
+from api.requests import flag, job_id, json_body, page, tags
 from app import jobstore
 
 
@@ -26,8 +26,8 @@ class JobsResource:
 
     def on_get(self, req, resp):
         limit, offset = page(req)
-        tags = req.get_param_as_list("tags") or []
-        resp.media = [render.job(job) for job in jobstore.list_jobs(limit, offset, tags)]
+        rows = jobstore.list_jobs(limit, offset, tags(req))
+        resp.media = [render.job(job) for job in rows]
 
 
 class JobResource:

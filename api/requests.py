@@ -28,7 +28,7 @@ def json_body(req: falcon.Request):
         raise InvalidJob("malformed JSON: nested too deeply") from None
     except ValueError as error:  # includes UnicodeDecodeError
         raise InvalidJob(f"malformed JSON: {error}") from None
-    _refuse_nul(body)
+    check_strings(body)
     return body
 
 
@@ -37,14 +37,18 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _refuse_nul(value) -> None:
-    """PostgreSQL text cannot hold NUL characters: refuse them up front."""
+def check_strings(value) -> None:
+    """Refuse what PostgreSQL text cannot store: NUL characters and lone surrogates."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise InvalidJob("strings must not contain NUL (\\u0000) characters")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidJob("strings must be valid Unicode (no lone surrogates)") from None
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -68,6 +72,12 @@ def page(req: falcon.Request) -> tuple[int, int]:
     return limit, offset
 
 
+def tags(req: falcon.Request) -> list[str]:
+    values = req.get_param_as_list("tags") or []
+    check_strings(values)
+    return values
+
+
 def flag(req: falcon.Request, name: str) -> bool:
     value = req.get_param(name)
     if value is None or value == "":
@@ -84,7 +94,7 @@ def _integer(req: falcon.Request, name: str) -> int | None:
     value = req.get_param(name)
     if value is None or value == "":
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidJob(f"{name} must be a non-negative integer")
     number = int(value)
     if number > 2**31:

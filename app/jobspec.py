@@ -11,7 +11,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,7 +148,10 @@ def _timestamp(value: Any, name: str) -> datetime | None:
         raise InvalidJob(f"{name} is not an RFC 3339 timestamp: {value!r}") from None
     if parsed.tzinfo is None:
         raise InvalidJob(f"{name} must carry a UTC offset, e.g. 2030-01-01T09:00:00Z")
-    return parsed
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidJob(f"{name} is out of range: {value!r}") from None
 
 
 def _cron(value: Any) -> str | None:
@@ -194,6 +197,13 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
     return value
 
 
+def _split(url: str, name: str):
+    try:
+        return urlsplit(url)
+    except ValueError as error:  # e.g. an unclosed IPv6 bracket
+        raise InvalidJob(f"{name} is not a valid URL: {error}") from None
+
+
 def _port_ok(parts) -> bool:
     try:
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
@@ -207,7 +217,7 @@ def _http_job(value: Any) -> dict:
     url = _string(value.get("url"), "HTTP job URL")
     if not url:
         raise InvalidJob("HTTP job URL cannot be empty")
-    parts = urlsplit(url if "://" in url else "https://" + url)
+    parts = _split(url if "://" in url else "https://" + url, "HTTP job URL")
     if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
         raise InvalidJob(
             f"HTTP job URL {url!r} must be an http(s) URL with a host and a valid port"
@@ -268,7 +278,7 @@ def _amqp_job(value: Any) -> dict:
     connection = _string(value.get("connection"), "AMQP connection")
     if not connection:
         raise InvalidJob("connection must be defined for AMQP jobs")
-    parts = urlsplit(connection)
+    parts = _split(connection, "connection")
     if parts.scheme not in ("amqp", "amqps") or not parts.hostname or not _port_ok(parts):
         raise InvalidJob("connection must be an amqp:// or amqps:// URL with a host and valid port")
     if not _string(value.get("exchange"), "exchange"):

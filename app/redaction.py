@@ -30,6 +30,11 @@ def _userinfo(url: str) -> tuple[str, str | None, str]:
     return user, (password if sep else None), hostport
 
 
+def _host(url: str) -> str:
+    """host[:port] of a URL, lowercased; a URL without a scheme is taken as https."""
+    return _userinfo(url if "://" in url else "https://" + url)[2].lower()
+
+
 def _with_password(url: str, password: str) -> str:
     user, _, hostport = _userinfo(url)
     return urlunsplit(urlsplit(url)._replace(netloc=f"{user}:{password}@{hostport}"))
@@ -42,9 +47,13 @@ def redact_url(url: str) -> str:
 
 
 def restore_http(new: dict, old: dict | None) -> dict:
-    """`new` with each "***" secret replaced by the one stored in `old`."""
+    """`new` with each "***" secret replaced by the one stored in `old`, if `new`
+    still calls the same host as the same user."""
     auth = dict(new["auth"])
     old_auth = (old or {}).get("auth") or {}
+    same_target = old is not None and _host(new["url"]) == _host(old["url"])
+    if not same_target or auth.get("username") != old_auth.get("username"):
+        return new
     for secret in _AUTH_SECRETS:
         if auth.get(secret) == REDACTED and old_auth.get(secret):
             auth[secret] = old_auth[secret]

@@ -202,3 +202,10 @@ def test_environ_round_trips_every_kind_of_changed_option():
 def test_environ_round_trips_a_sub_millisecond_duration():
     config = load_config(environ={"SCHEDULER_SCHEDULER_INTERVAL": "1500us"})
     assert load_config(environ=config.environ()) == config
+
+
+def test_a_listen_address_without_host_listens_everywhere_as_in_go():
+    assert load_config(environ={"SCHEDULER_WEB_API_HOST": ":9000"}).web_api_host == (
+        "0.0.0.0",
+        9000,
+    )

@@ -579,3 +579,26 @@ def test_update_does_not_modify_the_spec_it_was_given():
     assert spec.schedule.execute_at is not None
     assert spec.schedule.cron is None
     assert spec.tags == ["a"]
+
+
+def test_a_placeholder_secret_with_nothing_stored_is_refused():
+    body = _http_body(http_job=_http(auth={"type": "bearer", "bearer_token": "***"}))
+    _refused_matching(body, "http_job.auth.bearer_token is the redaction placeholder")
+
+
+def test_a_null_timezone_means_utc():
+    assert parse_create(_http_body(timezone=None), NOW).schedule.timezone == "UTC"
+
+
+def test_a_cron_schedule_that_never_fires_is_refused():
+    _refused(
+        _http_body(execute_at=None, cron_schedule="0 0 30 2 *"),
+        "cron schedule '0 0 30 2 *' never fires",
+    )
+
+
+def test_resending_the_stored_past_execute_at_is_accepted():
+    spec = _stored_http_one_off()
+    later = spec.schedule.execute_at + timedelta(days=2)
+    body = {"execute_at": spec.schedule.execute_at.isoformat(), "tags": ["b"]}
+    assert apply_update(spec, body, later).tags == ["b"]

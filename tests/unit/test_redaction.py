@@ -4,6 +4,7 @@ import pytest
 
 from app.redaction import (
     REDACTED,
+    placeholders_left,
     redact_amqp,
     redact_http,
     redact_url,
@@ -158,3 +159,17 @@ def test_redacted_amqp_url_without_a_stored_password_is_kept_as_sent():
     new = _amqp("amqp://user:***@rabbit.example/")
     assert restore_amqp(new, old) == new
     assert restore_amqp(new, None) == new
+
+
+def test_stored_amqp_password_is_not_sent_to_another_host_or_user():
+    old = _amqp("amqp://user:s3cret@rabbit.example/")
+    for url in ("amqp://user:***@attacker.example/", "amqp://other:***@rabbit.example/"):
+        assert restore_amqp(_amqp(url), old)["connection"] == url
+
+
+def test_placeholders_left_names_every_secret_still_hidden():
+    http = _http({"type": "bearer", "bearer_token": "***"})
+    amqp = _amqp("amqp://user:***@rabbit.example/")
+    assert placeholders_left(http, None) == ["http_job.auth.bearer_token"]
+    assert placeholders_left(None, amqp) == ["amqp_job.connection password"]
+    assert placeholders_left(_http({"type": "basic", "username": "a", "password": "p"}), None) == []
