@@ -19,10 +19,19 @@ log = logging.getLogger("scheduler")
 
 def _web(config: Config) -> int:
     from waitress import create_server
+    from waitress.task import ThreadedTaskDispatcher
 
     from api import create_app
     from app.database import open_database
 
+    class Dispatcher(ThreadedTaskDispatcher):
+        """waitress's request threads, drained for web-shutdown-timeout on shutdown."""
+
+        def shutdown(self, cancel_pending=True, timeout=5):
+            return super().shutdown(cancel_pending, config.web_shutdown_timeout)
+
+    dispatcher = Dispatcher()
+    dispatcher.set_thread_count(config.web_threads)
     host, port = config.web_api_host
     server = create_server(
         create_app(open_database(config)),
@@ -31,8 +40,9 @@ def _web(config: Config) -> int:
         threads=config.web_threads,
         channel_timeout=config.web_idle_timeout,
         ident="scheduler",
+        _dispatcher=dispatcher,
     )
-    # waitress stops its loop and drains its threads on SystemExit.
+    # waitress leaves its loop and shuts the dispatcher down on SystemExit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("API listening on http://%s:%d", host, port)
     server.run()
