@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: build install run test lint db-migrate get/flags flags docker-build clean
+.PHONY: build install run procfile test lint db-migrate get/flags flags docker-build clean
 
 $(BIN)/scheduler: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,10 @@ build: install ## install the project; the container image is `make docker-build
 docker-build:
 	docker build -t scheduler .
 
-run: install ## web, tick and worker with the Procfile (needs Postgres and RabbitMQ)
+run: install ## everything in one process; embedded PostgreSQL unless SCHEDULER_DB_HOST is set
+	$(BIN)/scheduler dev
+
+procfile: install ## web, tick and worker as separate processes (needs PostgreSQL and RabbitMQ)
 	$(BIN)/scheduler migrate
 	$(BIN)/honcho start
 

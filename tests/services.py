@@ -13,6 +13,13 @@ RABBIT_HOST = os.environ.get("TEST_RABBIT_HOST", "127.0.0.1:5672")
 RUN = uuid.uuid4().hex[:8]
 
 
+def use_embedded(socket_and_port: tuple[str, int]) -> None:
+    """Point every later connection of this session at an embedded server."""
+    global PG_HOST, PG_USER
+    socket_dir, port = socket_and_port
+    PG_HOST, PG_USER = f"{socket_dir}:{port}", "postgres"
+
+
 def unavailable(reason: str):
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: services must be available)")

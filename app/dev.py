@@ -1,0 +1,138 @@
+"""`scheduler dev`: API, tick and worker threads in one process, for trying it out.
+
+PostgreSQL is the configured one if db-host is given, else an embedded server
+with its data under dev-data-dir. The broker is RabbitMQ if broker-url is given,
+else Dramatiq's in-process broker. Where not given, dev listens on 127.0.0.1:8000
+and looks for due jobs every second.
+"""
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from app.config import Config
+from app.redaction import redact_url
+
+log = logging.getLogger("scheduler.dev")
+
+DEV_LISTEN = ("127.0.0.1", 8000)
+DEV_INTERVAL = 1.0  # seconds
+
+
+def dev_config(config: Config, database: tuple[str, int] | None) -> Config:
+    """`config` with dev's defaults where the user gave nothing."""
+    changes: dict = {}
+    if database is not None:
+        from app.embedded import DATABASE, USER
+
+        changes.update(
+            db_host=database, db_user=USER, db_password="", db_name=DATABASE, db_disable_tls=True
+        )
+    if "web-api-host" not in config.given:
+        changes["web_api_host"] = DEV_LISTEN
+    if "scheduler-interval" not in config.given:
+        changes["scheduler_interval"] = DEV_INTERVAL
+    if "db-max-open-conns" not in config.given:
+        # Web, tick, lease keeper and every worker thread share this one pool.
+        changes["db_max_open_conns"] = config.worker_threads + config.web_threads + 2
+    return replace(config, **changes)
+
+
+def run_dev(config: Config) -> int:
+    from app.embedded import EmbeddedUnavailable, embedded_postgres
+
+    data_dir = Path(config.dev_data_dir).resolve()
+    with contextlib.ExitStack() as stack:
+        database = None
+        if "db-host" not in config.given:
+            try:
+                database = stack.enter_context(embedded_postgres(data_dir))
+            except EmbeddedUnavailable as error:
+                print(f"scheduler: {error}", file=sys.stderr)
+                return 1
+        config = dev_config(config, database)
+        where = (
+            data_dir / "pgdata"
+            if database
+            else "PostgreSQL at {}:{}/{}".format(*config.db_host, config.db_name)
+        )
+        return _serve(config, str(where))
+    return 0
+
+
+def _serve(config: Config, where: str) -> int:
+    import dramatiq
+
+    from actors.broker import drain_queued, in_process_broker, rabbitmq_broker
+    from actors.messages import claim_of, sender
+    from actors.run import Runner, declare
+    from api.server import web_server
+    from app import claims
+    from app.database import open_database
+    from app.migrate import migrate
+    from app.tick import TickSettings, run_tick
+
+    migrate(config)
+    external = "broker-url" in config.given
+    broker = rabbitmq_broker(config) if external else in_process_broker()
+    db = open_database(config)
+    runner = Runner(db, config.scheduler_max_job_lock_time, config.job_timeout)
+    declare(broker, runner)
+    worker = dramatiq.Worker(broker, worker_threads=config.worker_threads)
+    worker.start()
+    stop = threading.Event()
+    tick = threading.Thread(
+        target=run_tick,
+        args=(
+            db,
+            sender(broker),
+            TickSettings.from_config(config),
+            stop,
+        ),
+        name="tick",
+    )
+    tick.start()
+    server = web_server(config, db)
+    # waitress leaves its loop and drains on SystemExit. SIGINT is set too: a process
+    # started in the background by a script may begin with it ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sys.exit(0))
+    _banner(config, where, redact_url(config.broker_url) if external else None)
+    try:
+        server.run()
+    finally:
+        log.info("stopping: no new claims, finishing executions in flight")
+        stop.set()
+        tick.join()
+        worker.stop(timeout=int(config.web_shutdown_timeout * 1000))
+        if not external:
+            # Give back what was claimed but never started, so it runs at next start.
+            claims.release(db, [claim_of(*message.args) for message in drain_queued(broker)])
+        runner.leases.stop()
+        broker.close()
+        db.close_all()
+        log.info("stopped")
+    return 0
+
+
+def _banner(config: Config, where: str, broker_url: str | None) -> None:
+    host, port = config.web_api_host
+    api = f"http://{host}:{port}"
+    example = (
+        f'curl -s -X POST {api}/v1/jobs -d \'{{"type": "HTTP", "cron_schedule": "* * * * *", '
+        '"http_job": {"url": "https://example.com/", "method": "GET"}}\''
+    )
+    broker = broker_url or f"in-process ({config.worker_threads} worker threads)"
+    print(
+        f"Scheduler dev\n"
+        f"  API     {api}\n"
+        f"  data    {where}\n"
+        f"  broker  {broker}\n"
+        f"  try     {example}\n"
+        f"Ctrl-C stops it.",
+        flush=True,
+    )
