@@ -14,10 +14,13 @@ import pika.exceptions
 from actors.delivery import AttemptResult, Delivery
 from app.redaction import redact_url
 
+# Refusals that another attempt will not change: the exchange is missing (404) or
+# the user may not publish there (403).
+_PERMANENT_REPLY_CODES = (403, 404)
+
 
 class AmqpExecutor:
-    def __init__(self, timeout: float):
-        self.timeout = timeout  # seconds, for connecting and for the confirm
+    def __init__(self):
         self._local = threading.local()
 
     def _channels(self) -> dict:
@@ -26,14 +29,14 @@ class AmqpExecutor:
             channels = self._local.channels = {}
         return channels
 
-    def _channel(self, url: str):
+    def _channel(self, url: str, timeout: float):
         channels = self._channels()
         channel = channels.get(url)
         if channel is None or channel.is_closed or channel.connection.is_closed:
             parameters = pika.URLParameters(url)
-            parameters.socket_timeout = self.timeout
-            parameters.blocked_connection_timeout = self.timeout
-            parameters.stack_timeout = self.timeout
+            parameters.socket_timeout = timeout
+            parameters.blocked_connection_timeout = timeout
+            parameters.stack_timeout = timeout
             parameters.connection_attempts = 1
             connection = pika.BlockingConnection(parameters)
             channel = connection.channel()
@@ -47,7 +50,11 @@ class AmqpExecutor:
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 channel.connection.close()
 
-    def execute(self, amqp_job: dict, delivery: Delivery) -> AttemptResult:
+    def execute(self, amqp_job: dict, delivery: Delivery, timeout: float) -> AttemptResult:
+        """One publish; `timeout` (seconds) bounds connecting and the broker's confirm.
+
+        A connection cached for the URL keeps the timeout it was opened with.
+        """
         url = amqp_job["connection"]
         body = amqp_job.get("body") or ""
         payload = base64.b64decode(body) if amqp_job.get("body_encoding") == "base64" else body
@@ -57,7 +64,7 @@ class AmqpExecutor:
             message_id=str(delivery.delivery_id),
             headers={**(amqp_job.get("headers") or {}), **delivery.headers()},
         )
-        publish = (url, amqp_job, payload, properties)
+        publish = (url, timeout, amqp_job, payload, properties)
         # A cached connection may have been closed by the broker since its last use
         # (heartbeat, restart): one fresh connection is tried before giving up.
         try:
@@ -73,8 +80,8 @@ class AmqpExecutor:
                 False, f"publish to {where} failed: {type(error).__name__}: {error}"
             )
 
-    def _publish(self, url, amqp_job, payload, properties) -> AttemptResult:
-        channel = self._channel(url)
+    def _publish(self, url, timeout, amqp_job, payload, properties) -> AttemptResult:
+        channel = self._channel(url, timeout)
         try:
             channel.basic_publish(
                 amqp_job["exchange"],
@@ -84,7 +91,16 @@ class AmqpExecutor:
                 mandatory=True,
             )
         except pika.exceptions.UnroutableError:
-            return AttemptResult(False, "message unroutable: no queue is bound for its routing key")
+            return AttemptResult(
+                False, "message unroutable: no queue is bound for its routing key", retryable=False
+            )
+        except pika.exceptions.ChannelClosedByBroker as error:
+            self._forget(url)
+            return AttemptResult(
+                False,
+                f"the broker closed the channel: {error.reply_code} {error.reply_text}",
+                retryable=error.reply_code not in _PERMANENT_REPLY_CODES,
+            )
         except pika.exceptions.NackError:
             return AttemptResult(False, "the broker refused the message (nack)")
         return AttemptResult(True)

@@ -28,8 +28,11 @@ class Delivery:
 class AttemptResult:
     success: bool
     error: str | None = None
-    http_status: int | None = None
-    response_body: str | None = None
+    status_code: int | None = None
+    response_excerpt: str | None = None
+    # Worth another attempt: connection errors, timeouts, 5xx, 408, 429, nacks.
+    retryable: bool = True
+    retry_after: float | None = None  # seconds the target asked us to wait
 
 
 def excerpt(data: bytes) -> str:

@@ -4,7 +4,8 @@ import threading
 
 import requests
 
-from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt
+from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt, utcnow
+from app.retry import parse_retry_after, retryable_status
 
 
 def target_url(url: str) -> str:
@@ -13,8 +14,7 @@ def target_url(url: str) -> str:
 
 
 class HttpExecutor:
-    def __init__(self, timeout: float):
-        self.timeout = timeout  # seconds, for connecting and for each read
+    def __init__(self):
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -23,7 +23,8 @@ class HttpExecutor:
             session = self._local.session = requests.Session()
         return session
 
-    def execute(self, http_job: dict, delivery: Delivery) -> AttemptResult:
+    def execute(self, http_job: dict, delivery: Delivery, timeout: float) -> AttemptResult:
+        """One attempt; `timeout` (seconds) bounds connecting and each read."""
         headers = {**http_job.get("headers", {}), **delivery.headers()}
         auth = http_job.get("auth") or {}
         basic = None
@@ -39,21 +40,20 @@ class HttpExecutor:
                 headers=headers,
                 data=body.encode() if body is not None else None,
                 auth=basic,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
                 stream=True,
             )
         except requests.Timeout:
-            return AttemptResult(False, f"timed out after {self.timeout:g}s")
+            return AttemptResult(False, f"timed out after {timeout:g}s")
         except requests.RequestException as error:
             return AttemptResult(False, f"request failed: {type(error).__name__}: {error}")
         with response:
             try:
                 answer = excerpt(next(response.iter_content(RESPONSE_EXCERPT_BYTES), b""))
             except requests.RequestException as error:
-                return AttemptResult(
-                    False, f"reading the response failed: {error}", response.status_code
-                )
+                message = f"reading the response failed: {error}"
+                return AttemptResult(False, message, response.status_code)
         accepted = http_job.get("valid_response_codes") or [200]
         if response.status_code in accepted:
             return AttemptResult(True, None, response.status_code, answer)
@@ -62,4 +62,6 @@ class HttpExecutor:
             f"unexpected status {response.status_code} (accepted: {accepted})",
             response.status_code,
             answer,
+            retryable=retryable_status(response.status_code),
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), utcnow()),
         )

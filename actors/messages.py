@@ -20,7 +20,12 @@ def run_message(claim: Claim) -> dramatiq.Message:
     return dramatiq.Message(
         queue_name=QUEUE,
         actor_name=ACTOR,
-        args=(str(claim.job_id), str(claim.token), claim.scheduled_for.isoformat()),
+        args=(
+            str(claim.job_id),
+            str(claim.token),
+            claim.scheduled_for.isoformat(),
+            claim.manual,
+        ),
         kwargs={},
         options={},
     )
@@ -35,5 +40,5 @@ def sender(broker: dramatiq.Broker) -> Callable[[Claim], None]:
     return send
 
 
-def claim_of(job_id: str, token: str, scheduled_for: str) -> Claim:
-    return Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(scheduled_for))
+def claim_of(job_id: str, token: str, scheduled_for: str, manual: bool = False) -> Claim:
+    return Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(scheduled_for), manual)

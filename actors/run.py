@@ -11,10 +11,11 @@ from actors.delivery import AttemptResult, Delivery, utcnow
 from actors.http import HttpExecutor
 from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
-from actors.retry import DEFAULT_POLICY, backoff, should_retry
 from app import claims
-from app.claims import Outcome
-from app.schedule import delivery_id
+from app.claims import Claim, Definition, Outcome
+from app.durations import format_duration
+from app.retry import policy_from_json, retry_delay
+from app.schedule import delivery_id, lag_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,15 @@ _DRAMATIQ_MAX_RETRIES = 100
 
 
 class Runner:
-    def __init__(self, db, lock_seconds: float, job_timeout: float):
+    def __init__(self, db, lock_seconds: float, default_timeout: float):
         self.db = db
         self.lock_seconds = lock_seconds
+        self.default_timeout = default_timeout  # seconds per attempt
         self.leases = LeaseKeeper(db, lock_seconds)
-        self.executors = {"HTTP": HttpExecutor(job_timeout), "AMQP": AmqpExecutor(job_timeout)}
+        self.executors = {"HTTP": HttpExecutor(), "AMQP": AmqpExecutor()}
 
-    def run(self, job_id: str, token: str, scheduled_for: str) -> None:
-        claim = claim_of(job_id, token, scheduled_for)
+    def run(self, job_id: str, token: str, scheduled_for: str, manual: bool = False) -> None:
+        claim = claim_of(job_id, token, scheduled_for, manual)
         message = CurrentMessage.get_current_message()
         attempt = message.options.get("retries", 0) + 1
         ids = {"job_id": job_id, "attempt": attempt}
@@ -40,44 +42,68 @@ class Runner:
             log.info("stale run message dropped: the claim is no longer held", extra=ids)
             return
         # The execution starts with its first attempt; retries carry that time along.
-        started = message.options.setdefault("first_attempt_at", utcnow().isoformat())
+        started = datetime.fromisoformat(
+            message.options.setdefault("first_attempt_at", utcnow().isoformat())
+        )
         delivery = Delivery(
             claim.job_id,
             delivery_id(claim.job_id, claim.scheduled_for),
             claim.scheduled_for,
             attempt,
         )
+        if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
+            self._skip(claim, delivery, started, definition.misfire_grace)
+            return
         with self.leases.holding(claim):
             result = self._attempt(definition, delivery)
-        if not result.success and should_retry(attempt, DEFAULT_POLICY):
-            wait = backoff(attempt, DEFAULT_POLICY)
-            # Keep the claim through the wait, so no other tick claims the job meanwhile.
-            if claims.lease(self.db, claim, wait + self.lock_seconds) is None:
-                log.info("claim lost while failing; not retrying", extra=ids)
-                return
-            log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
-            raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
+        if not result.success:
+            policy = policy_from_json(definition.retry_policy)
+            wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
+            if wait is not None:
+                # Keep the claim through the wait, so no other tick claims the job meanwhile.
+                if claims.lease(self.db, claim, wait + self.lock_seconds) is None:
+                    log.info("claim lost while failing; not retrying", extra=ids)
+                    return
+                log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
+                raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
-            start_time=datetime.fromisoformat(started),
+            start_time=started,
             end_time=utcnow(),
-            success=result.success,
+            status="SUCCESSFUL" if result.success else "FAILED",
             attempts=attempt,
             error_message=result.error,
-            http_status=result.http_status,
-            response_body=result.response_body,
+            status_code=result.status_code,
+            response_excerpt=result.response_excerpt,
         )
-        if not claims.finish(self.db, claim, outcome):
-            log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
-        log.info("execution %s", "succeeded" if result.success else "failed", extra=ids)
+        self._finish(claim, outcome, ids)
 
-    def _attempt(self, definition: claims.Definition, delivery: Delivery) -> AttemptResult:
+    def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
         payload = definition.http_job if definition.type == "HTTP" else definition.amqp_job
+        timeout = definition.timeout or self.default_timeout
         try:
-            return self.executors[definition.type].execute(payload, delivery)
+            return self.executors[definition.type].execute(payload, delivery, timeout)
         except Exception as error:  # a bug here must end in the record, not lose the job
             log.exception("executor error", extra={"job_id": str(delivery.job_id)})
             return AttemptResult(False, f"internal error: {type(error).__name__}: {error}")
+
+    def _skip(self, claim: Claim, delivery: Delivery, started: datetime, grace: float) -> None:
+        late = format_duration((started - claim.scheduled_for).total_seconds())
+        outcome = Outcome(
+            delivery_id=delivery.delivery_id,
+            start_time=started,
+            end_time=started,
+            status="SKIPPED",
+            attempts=0,
+            error_message=f"skipped: started {late} after its slot, misfire_grace is "
+            f"{format_duration(grace)}",
+        )
+        self._finish(claim, outcome, {"job_id": str(claim.job_id), "attempt": 0})
+
+    def _finish(self, claim: Claim, outcome: Outcome, ids: dict) -> None:
+        if not claims.finish(self.db, claim, outcome):
+            log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
+        log.info("execution %s", outcome.status.lower(), extra=ids)
 
 
 def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:

@@ -4,7 +4,15 @@ import falcon
 
 from api import errors
 from api.health import HealthResource
-from api.jobs import ExecutionsResource, JobResource, JobsResource
+from api.jobs import (
+    ExecutionResource,
+    ExecutionsResource,
+    JobResource,
+    JobRunResource,
+    JobsResource,
+    JobStatusResource,
+    PreviewResource,
+)
 from app.models import bind_models
 
 
@@ -31,5 +39,10 @@ def create_app(db) -> falcon.App:
     app.add_route("/v1/jobs", JobsResource(db))
     app.add_route("/v1/jobs/{job_id_text}", JobResource(db))
     app.add_route("/v1/jobs/{job_id_text}/executions", ExecutionsResource())
+    app.add_route("/v1/jobs/{job_id_text}/pause", JobStatusResource(db, "STOPPED"))
+    app.add_route("/v1/jobs/{job_id_text}/resume", JobStatusResource(db, "RUNNING"))
+    app.add_route("/v1/jobs/{job_id_text}/run", JobRunResource(db))
+    app.add_route("/v1/executions/{execution_id_text}", ExecutionResource())
+    app.add_route("/v1/schedules/preview", PreviewResource())
     app.add_route("/health", HealthResource(db))
     return app

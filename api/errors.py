@@ -5,7 +5,7 @@ import logging
 import falcon
 import peewee
 
-from app.errors import InvalidJob, JobNotFound
+from app.errors import InvalidJob, JobBusy, JobNotFound
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,10 @@ def _invalid(req, resp, exception, params):
 
 def _not_found(req, resp, exception, params):
     raise falcon.HTTPNotFound(description=str(exception))
+
+
+def _busy(req, resp, exception, params):
+    raise falcon.HTTPConflict(description=str(exception))
 
 
 def _database_down(req, resp, exception, params):
@@ -40,4 +44,5 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(InvalidJob, _invalid)
     app.add_error_handler(JobNotFound, _not_found)
+    app.add_error_handler(JobBusy, _busy)
     app.add_error_handler((peewee.OperationalError, peewee.InterfaceError), _database_down)

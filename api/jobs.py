@@ -1,12 +1,14 @@
-"""/v1/jobs resources."""
+"""/v1/jobs, /v1/executions and /v1/schedules resources."""
 
 from datetime import UTC, datetime
 
 import falcon
 
 from api import render
-from api.requests import flag, job_id, json_body, page, tags
+from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
 from app import jobstore
+from app.jobspec import JOB_TYPES, STATUSES, parse_preview
+from app.schedule import first_run, upcoming
 
 
 def _now() -> datetime:
@@ -26,7 +28,13 @@ class JobsResource:
 
     def on_get(self, req, resp):
         limit, offset = page(req)
-        rows = jobstore.list_jobs(limit, offset, tags(req))
+        rows = jobstore.list_jobs(
+            limit,
+            offset,
+            tags(req),
+            status=choice(req, "status", STATUSES),
+            type_=choice(req, "type", JOB_TYPES),
+        )
         resp.media = [render.job(job) for job in rows]
 
 
@@ -48,10 +56,62 @@ class JobResource:
         resp.status = falcon.HTTP_204
 
 
+class JobStatusResource:
+    """POST /v1/jobs/{id}/pause or /resume: 200 and the job."""
+
+    uses_db = True
+
+    def __init__(self, db, status: str):
+        self.db = db
+        self.status = status
+
+    def on_post(self, req, resp, job_id_text):
+        job = jobstore.set_status(self.db, job_id(job_id_text), self.status, _now())
+        resp.media = render.job(job)
+
+
+class JobRunResource:
+    """POST /v1/jobs/{id}/run: 202 and the job; 409 while it is executing."""
+
+    uses_db = True
+
+    def __init__(self, db):
+        self.db = db
+
+    def on_post(self, req, resp, job_id_text):
+        job = jobstore.request_run(self.db, job_id(job_id_text), _now())
+        resp.status = falcon.HTTP_202
+        resp.media = render.job(job)
+
+
 class ExecutionsResource:
     uses_db = True
 
     def on_get(self, req, resp, job_id_text):
         limit, offset = page(req)
-        rows = jobstore.list_executions(job_id(job_id_text), flag(req, "failedOnly"), limit, offset)
+        rows = jobstore.list_executions(
+            job_id(job_id_text),
+            flag(req, "failedOnly"),
+            limit,
+            offset,
+            status=choice(req, "status", jobstore.EXECUTION_STATUSES),
+            since=when(req, "from"),
+            until=when(req, "to"),
+        )
         resp.media = {"executions": [render.execution(row) for row in rows]}
+
+
+class ExecutionResource:
+    uses_db = True
+
+    def on_get(self, req, resp, execution_id_text):
+        resp.media = render.execution(jobstore.get_execution(execution_id(execution_id_text)))
+
+
+class PreviewResource:
+    """POST /v1/schedules/preview: the next fire times of a schedule, nothing stored."""
+
+    def on_post(self, req, resp):
+        schedule, count = parse_preview(json_body(req))
+        fires = upcoming(schedule, first_run(schedule, _now()), count)
+        resp.media = {"next_runs": render.fire_times(fires, schedule.timezone)}

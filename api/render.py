@@ -2,15 +2,27 @@
 
 from datetime import UTC, datetime
 
+from app.durations import format_duration
+from app.jobstore import schedule_of
 from app.models import Execution, Job
 from app.redaction import redact_amqp, redact_http
+from app.retry import policy_from_json
+from app.schedule import upcoming, zone
+
+# How many fire times a job shows in next_runs.
+NEXT_RUNS = 5
 
 
 def timestamp(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
 
 
+def duration(seconds: float | None) -> str | None:
+    return format_duration(seconds) if seconds is not None else None
+
+
 def job(row: Job) -> dict:
+    policy = policy_from_json(row.retry_policy)
     shown = {
         "id": str(row.id),
         "type": row.type,
@@ -18,8 +30,21 @@ def job(row: Job) -> dict:
         "execute_at": timestamp(row.execute_at),
         "cron_schedule": row.cron_schedule,
         "timezone": row.timezone,
+        "starts_at": timestamp(row.starts_at),
+        "ends_at": timestamp(row.ends_at),
+        "max_runs": row.max_runs,
+        "runs": row.runs,
+        "misfire_grace": duration(row.misfire_grace),
+        "retry_policy": {
+            "max_attempts": policy.max_attempts,
+            "min_backoff": format_duration(policy.min_backoff),
+            "max_backoff": format_duration(policy.max_backoff),
+        },
+        "timeout": duration(row.timeout),
         "tags": list(row.tags or []),
         "next_run": timestamp(row.next_run),
+        "next_runs": next_runs(row),
+        "run_requested_at": timestamp(row.run_requested_at),
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
     }
@@ -31,18 +56,33 @@ def job(row: Job) -> dict:
     return shown
 
 
+def next_runs(row: Job) -> list[str]:
+    """The coming fire times in the job's own zone; none while it is paused."""
+    if row.status != "RUNNING":
+        return []
+    return fire_times(upcoming(schedule_of(row), row.next_run, NEXT_RUNS, row.runs), row.timezone)
+
+
+def fire_times(instants: list[datetime], timezone: str) -> list[str]:
+    tz = zone(timezone)
+    return [instant.astimezone(tz).isoformat() for instant in instants]
+
+
 def execution(row: Execution) -> dict:
     return {
         "id": row.id,
         "job_id": str(row.job_id),
         "delivery_id": str(row.delivery_id),
         "scheduled_for": timestamp(row.scheduled_for),
+        "manual": row.manual,
         "start_time": timestamp(row.start_time),
         "end_time": timestamp(row.end_time),
         "success": row.status == "SUCCESSFUL",
         "status": row.status,
         "attempts": row.attempts,
         "error_message": row.error_message,
-        "http_status": row.http_status,
-        "response_body": row.response_body,
+        "status_code": row.status_code,
+        "response_excerpt": row.response_excerpt,
+        "lag_ms": row.lag_ms,
+        "duration_ms": row.duration_ms,
     }

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import datetime
 
 import falcon
 
@@ -70,6 +71,36 @@ def page(req: falcon.Request) -> tuple[int, int]:
     if limit > MAX_LIMIT:
         raise InvalidJob(f"limit must be at most {MAX_LIMIT}")
     return limit, offset
+
+
+def execution_id(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
+        raise InvalidJob(f"invalid execution id {value!r}: expected a positive integer")
+    return int(value)
+
+
+def choice(req: falcon.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional query parameter that must be one of `allowed`."""
+    value = req.get_param(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise InvalidJob(f"{name} must be one of {', '.join(allowed)}")
+    return value
+
+
+def when(req: falcon.Request, name: str) -> datetime | None:
+    """An optional RFC 3339 query parameter."""
+    value = req.get_param(name)
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidJob(f"{name} is not an RFC 3339 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidJob(f"{name} must carry a UTC offset, e.g. 2030-01-01T09:00:00Z")
+    return parsed
 
 
 def tags(req: falcon.Request) -> list[str]:

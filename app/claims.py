@@ -16,20 +16,28 @@ from app.schedule import Schedule, run_after
 
 @dataclass(frozen=True)
 class Claim:
-    """One claimed slot of one job, as carried by a run message."""
+    """One claimed slot of one job, as carried by a run message.
+
+    `manual`: the slot is a run requested through the API (run now), which leaves
+    the job's schedule as it is.
+    """
 
     job_id: uuid.UUID
     token: uuid.UUID
     scheduled_for: datetime
+    manual: bool = False
 
 
 @dataclass(frozen=True)
 class Definition:
-    """What to run, read under the claim when an attempt starts."""
+    """What to run and how, read under the claim when an attempt starts."""
 
     type: str
     http_job: dict | None
     amqp_job: dict | None
+    retry_policy: dict | None = None
+    timeout: float | None = None  # seconds per attempt; None: the configured default
+    misfire_grace: float | None = None  # seconds a slot may start late; None: any
 
 
 @dataclass(frozen=True)
@@ -37,13 +45,13 @@ class Outcome:
     """How one execution of a slot ended, to be recorded."""
 
     delivery_id: uuid.UUID
-    start_time: datetime
+    start_time: datetime  # of the first attempt
     end_time: datetime
-    success: bool
+    status: str  # SUCCESSFUL, FAILED or SKIPPED
     attempts: int
     error_message: str | None = None
-    http_status: int | None = None
-    response_body: str | None = None
+    status_code: int | None = None
+    response_excerpt: str | None = None
 
 
 def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> list[Claim]:
@@ -51,7 +59,7 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> list[Claim]
     params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds}
     with db.connection_context(), db.atomic():
         rows = db.execute_sql(queries.CLAIM_DUE, params).fetchall()
-    return [Claim(job_id, token, slot) for job_id, token, slot in rows]
+    return [Claim(*row) for row in rows]
 
 
 def lease(db, claim: Claim, lock_seconds: float) -> Definition | None:
@@ -88,32 +96,43 @@ def finish(db, claim: Claim, outcome: Outcome) -> bool:
         row = db.execute_sql(queries.LOCK_FOR_FINISH, {"job_id": claim.job_id}).fetchone()
         if row is None:
             return False
-        execute_at, cron, timezone, now = row
-        db.execute_sql(
-            queries.RECORD_EXECUTION,
-            {
-                "job_id": claim.job_id,
-                "delivery_id": outcome.delivery_id,
-                "scheduled_for": claim.scheduled_for,
-                "start_time": outcome.start_time,
-                "end_time": outcome.end_time,
-                "status": "SUCCESSFUL" if outcome.success else "FAILED",
-                "attempts": outcome.attempts,
-                "error_message": outcome.error_message,
-                "http_status": outcome.http_status,
-                "response_body": outcome.response_body,
-            },
-        )
-        schedule = Schedule(execute_at=execute_at, cron=cron, timezone=timezone)
+        execute_at, cron, timezone, starts_at, ends_at, max_runs, runs, now = row
+        db.execute_sql(queries.RECORD_EXECUTION, _record(claim, outcome))
+        served = int(not claim.manual and outcome.status != "SKIPPED")
+        schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs)
         cursor = db.execute_sql(
             queries.ADVANCE,
             {
                 "job_id": claim.job_id,
                 "token": claim.token,
-                "next_run": run_after(schedule, claim.scheduled_for, now),
+                "manual": claim.manual,
+                "served": served,
+                "next_run": run_after(schedule, claim.scheduled_for, now, runs + served),
             },
         )
         return cursor.rowcount == 1
+
+
+def _record(claim: Claim, outcome: Outcome) -> dict:
+    return {
+        "job_id": claim.job_id,
+        "delivery_id": outcome.delivery_id,
+        "scheduled_for": claim.scheduled_for,
+        "manual": claim.manual,
+        "start_time": outcome.start_time,
+        "end_time": outcome.end_time,
+        "status": outcome.status,
+        "attempts": outcome.attempts,
+        "error_message": outcome.error_message,
+        "status_code": outcome.status_code,
+        "response_excerpt": outcome.response_excerpt,
+        "lag_ms": _millis(outcome.start_time - claim.scheduled_for),
+        "duration_ms": _millis(outcome.end_time - outcome.start_time),
+    }
+
+
+def _millis(delta) -> int:
+    return round(delta.total_seconds() * 1000)
 
 
 def release(db, claims: Iterable[Claim]) -> None:

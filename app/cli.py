@@ -37,6 +37,7 @@ def _tick(config: Config) -> int:
     from actors.broker import rabbitmq_broker
     from actors.messages import sender
     from app.database import open_database
+    from app.retention import start_pruner
     from app.tick import TickSettings, run_tick
 
     broker = rabbitmq_broker(config)
@@ -45,9 +46,12 @@ def _tick(config: Config) -> int:
         signal.signal(signum, lambda *_: stop.set())
     settings = TickSettings.from_config(config)
     log.info("tick %s started, every %gs", settings.owner, settings.interval)
+    db = open_database(config)
+    pruner = start_pruner(db, config.execution_retention, stop)
     try:
-        run_tick(open_database(config), sender(broker), settings, stop)
+        run_tick(db, sender(broker), settings, stop)
     finally:
+        pruner.join()
         broker.close()
     log.info("tick %s stopped", settings.owner)
     return 0

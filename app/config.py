@@ -140,6 +140,12 @@ OPTIONS: tuple[Option, ...] = (
         "default limit of one attempt: HTTP connect and read, AMQP connect and confirm",
         minimum=0.001,
     ),
+    Option(
+        "execution-retention",
+        "duration",
+        "0",
+        "delete executions that ended longer ago than this (e.g. 30d); 0 keeps all",
+    ),
     Option("log-level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Option(
         "dev-data-dir",
@@ -176,6 +182,7 @@ class Config:
     worker_processes: int
     worker_threads: int
     job_timeout: float
+    execution_retention: float
     log_level: str
     dev_data_dir: str
     # Options set by a flag or a variable rather than left at their default.

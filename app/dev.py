@@ -74,6 +74,7 @@ def _serve(config: Config, where: str) -> int:
     from app import claims
     from app.database import open_database
     from app.migrate import migrate
+    from app.retention import start_pruner
     from app.tick import TickSettings, run_tick
 
     migrate(config)
@@ -96,6 +97,7 @@ def _serve(config: Config, where: str) -> int:
         name="tick",
     )
     tick.start()
+    pruner = start_pruner(db, config.execution_retention, stop)
     server = web_server(config, db)
     # waitress leaves its loop and drains on SystemExit. SIGINT is set too: a process
     # started in the background by a script may begin with it ignored.
@@ -108,6 +110,7 @@ def _serve(config: Config, where: str) -> int:
         log.info("stopping: no new claims, finishing executions in flight")
         stop.set()
         tick.join()
+        pruner.join()
         worker.stop(timeout=int(config.web_shutdown_timeout * 1000))
         if not external:
             # Give back what was claimed but never started, so it runs at next start.

@@ -2,16 +2,25 @@
 
 import re
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration string; raises ValueError on anything else.
 
-    Like Go's time.ParseDuration a unit is required (except for "0"), parts may be
-    combined ("1h30m"), and a negative duration is refused here because no option
-    or job field of ours has a use for one.
+    Like Go's time.ParseDuration a unit is required (except for "0") and parts may
+    be combined ("1h30m"); unlike it, "d" (24 h) is accepted for retention periods
+    ("30d"), and a negative duration is refused because nothing here has a use for one.
     """
     if not isinstance(text, str):
         raise ValueError(f"expected a duration string such as '10s', got {text!r}")

@@ -10,4 +10,8 @@ class InvalidJob(SchedulerError, ValueError):
 
 
 class JobNotFound(SchedulerError, LookupError):
-    """No job has the id asked for."""
+    """No job (or execution) has the id asked for."""
+
+
+class JobBusy(SchedulerError):
+    """The job is executing; the request would run it twice at once."""

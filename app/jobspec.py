@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.durations import format_duration, parse_duration
 from app.errors import InvalidJob
 from app.redaction import REDACTED, placeholders_left, restore_amqp, restore_http
+from app.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.schedule import Schedule, ScheduleError, check_cron, zone
 
 JOB_TYPES = ("HTTP", "AMQP")
@@ -27,6 +29,13 @@ MAX_TAG_LENGTH = 100
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
+# Limits of the per-job options (seconds).
+MAX_TIMEOUT = 300.0  # one attempt; Dramatiq's time limit of a message is 10 min
+MAX_MISFIRE_GRACE = 365 * 86400.0
+MAX_RUNS_LIMIT = 1_000_000_000
+STATUSES = ("RUNNING", "STOPPED")
+
+
 @dataclass(frozen=True)
 class JobSpec:
     type: str
@@ -34,6 +43,9 @@ class JobSpec:
     http_job: dict | None = None
     amqp_job: dict | None = None
     tags: list[str] = field(default_factory=list)
+    misfire_grace: float | None = None  # seconds; None: a late slot always runs
+    retry_policy: RetryPolicy | None = None  # None: the default policy
+    timeout: float | None = None  # seconds per attempt; None: the configured default
 
 
 def parse_create(body: Any, now: datetime) -> JobSpec:
@@ -45,13 +57,56 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
             execute_at=_timestamp(body.get("execute_at"), "execute_at"),
             cron=_cron(body.get("cron_schedule")),
             timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
+            starts_at=_timestamp(body.get("starts_at"), "starts_at"),
+            ends_at=_timestamp(body.get("ends_at"), "ends_at"),
+            max_runs=_max_runs(body.get("max_runs")),
         ),
         http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
         amqp_job=_amqp_job(body["amqp_job"]) if body.get("amqp_job") is not None else None,
         tags=_tags(body.get("tags")),
+        **_options(body),
     )
     _check(spec, now, execute_at_changed=True)
     return spec
+
+
+PREVIEW_LIMIT = 100
+
+
+def parse_preview(body: Any) -> tuple[Schedule, int]:
+    """(schedule, count) from a POST /v1/schedules/preview body."""
+    body = _object(body, "request body")
+    cron = _cron(body.get("cron_schedule"))
+    if cron is None:
+        raise InvalidJob("cron_schedule must be defined")
+    schedule = Schedule(
+        cron=cron,
+        timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
+        starts_at=_timestamp(body.get("starts_at"), "starts_at"),
+        ends_at=_timestamp(body.get("ends_at"), "ends_at"),
+    )
+    count = body.get("count")
+    return schedule, 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
+
+
+def parse_status(value: Any) -> str:
+    if value not in STATUSES:
+        raise InvalidJob("status must be either RUNNING or STOPPED")
+    return value
+
+
+def _options(body: dict) -> dict:
+    """The per-job options present in `body` (null clears one)."""
+    parsers = {
+        "misfire_grace": lambda v: _duration(v, "misfire_grace", MAX_MISFIRE_GRACE),
+        "retry_policy": _retry_policy,
+        "timeout": lambda v: _duration(v, "timeout", MAX_TIMEOUT),
+    }
+    return {
+        name: None if body[name] is None else parse(body[name])
+        for name, parse in parsers.items()
+        if name in body
+    }
 
 
 def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
@@ -76,13 +131,25 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     if body.get("cron_schedule") is not None:
         schedule = replace(schedule, cron=_cron(body["cron_schedule"]), execute_at=None)
     if body.get("execute_at") is not None:
+        # A one-off job has no window: switching to one drops the recurring limits.
         schedule = replace(
-            schedule, execute_at=_timestamp(body["execute_at"], "execute_at"), cron=None
+            schedule,
+            execute_at=_timestamp(body["execute_at"], "execute_at"),
+            cron=None,
+            starts_at=None,
+            ends_at=None,
+            max_runs=None,
         )
     if body.get("timezone") is not None:
         schedule = replace(schedule, timezone=_timezone(body["timezone"]))
+    for name in ("starts_at", "ends_at"):
+        if name in body:
+            schedule = replace(schedule, **{name: _timestamp(body[name], name)})
+    if "max_runs" in body:
+        schedule = replace(schedule, max_runs=_max_runs(body["max_runs"]))
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
+    changes.update(_options(body))
     updated = replace(spec, schedule=schedule, **changes)
     # Only a newly given time must be in the future: a client sending the job back
     # as it read it, with its past execute_at, is not rescheduling it.
@@ -107,6 +174,11 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
         raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
     if execute_at_changed and schedule.execute_at is not None and schedule.execute_at <= now:
         raise InvalidJob("execute_at must be in the future")
+    window = (schedule.starts_at, schedule.ends_at, schedule.max_runs)
+    if schedule.cron is None and window != (None, None, None):
+        raise InvalidJob("starts_at, ends_at and max_runs apply to recurring jobs only")
+    if schedule.starts_at and schedule.ends_at and schedule.ends_at <= schedule.starts_at:
+        raise InvalidJob("ends_at must be after starts_at")
     left = placeholders_left(spec.http_job, spec.amqp_job)
     if left:
         raise InvalidJob(
@@ -152,6 +224,53 @@ def _timestamp(value: Any, name: str) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise InvalidJob(f"{name} is out of range: {value!r}") from None
+
+
+def _max_runs(value: Any) -> int | None:
+    return None if value is None else _integer(value, "max_runs", 1, MAX_RUNS_LIMIT)
+
+
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidJob(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _duration(value: Any, name: str, limit: float, minimum: float = 0.001) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        raise InvalidJob(f"{name}: {error}") from None
+    if not minimum <= seconds <= limit:
+        raise InvalidJob(
+            f"{name} must be from {format_duration(minimum)} to {format_duration(limit)}"
+        )
+    return seconds
+
+
+def _retry_policy(value: Any) -> RetryPolicy:
+    value = _object(value, "retry_policy")
+    default = DEFAULT_POLICY
+    attempts = value.get("max_attempts", default.max_attempts)
+    if (
+        isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 1 <= attempts <= MAX_ATTEMPTS_LIMIT
+    ):
+        raise InvalidJob(
+            f"retry_policy.max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}"
+        )
+    backoffs = {}
+    for name in ("min_backoff", "max_backoff"):
+        given = value.get(name)
+        backoffs[name] = (
+            getattr(default, name)
+            if given is None
+            else _duration(given, f"retry_policy.{name}", MAX_BACKOFF_LIMIT, minimum=0)
+        )
+    if backoffs["min_backoff"] > backoffs["max_backoff"]:
+        raise InvalidJob("retry_policy.min_backoff must not exceed retry_policy.max_backoff")
+    return RetryPolicy(max_attempts=attempts, **backoffs)
 
 
 def _cron(value: Any) -> str | None:

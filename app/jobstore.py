@@ -3,39 +3,71 @@
 import uuid
 from datetime import datetime
 
-from app.errors import JobNotFound
-from app.jobspec import JobSpec, apply_update, parse_create
+from app.errors import InvalidJob, JobBusy, JobNotFound
+from app.jobspec import JobSpec, apply_update, parse_create, parse_status
 from app.models import Execution, Job
+from app.retry import policy_from_json
 from app.schedule import Schedule, first_run
+
+EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
+
+
+def schedule_of(job: Job) -> Schedule:
+    return Schedule(
+        execute_at=job.execute_at,
+        cron=job.cron_schedule,
+        timezone=job.timezone,
+        starts_at=job.starts_at,
+        ends_at=job.ends_at,
+        max_runs=job.max_runs,
+    )
 
 
 def spec_of(job: Job) -> JobSpec:
     return JobSpec(
         type=job.type,
-        schedule=Schedule(execute_at=job.execute_at, cron=job.cron_schedule, timezone=job.timezone),
+        schedule=schedule_of(job),
         http_job=job.http_job,
         amqp_job=job.amqp_job,
         tags=list(job.tags or []),
+        misfire_grace=job.misfire_grace,
+        retry_policy=policy_from_json(job.retry_policy) if job.retry_policy else None,
+        timeout=job.timeout,
     )
+
+
+def _store(job: Job, spec: JobSpec) -> None:
+    """Copy a definition onto a row (the schedule's next run is the caller's)."""
+    job.type = spec.type
+    job.execute_at = spec.schedule.execute_at
+    job.cron_schedule = spec.schedule.cron
+    job.timezone = spec.schedule.timezone
+    job.starts_at = spec.schedule.starts_at
+    job.ends_at = spec.schedule.ends_at
+    job.max_runs = spec.schedule.max_runs
+    job.http_job = spec.http_job
+    job.amqp_job = spec.amqp_job
+    job.tags = spec.tags
+    job.misfire_grace = spec.misfire_grace
+    job.retry_policy = spec.retry_policy.as_json() if spec.retry_policy else None
+    job.timeout = spec.timeout
+
+
+def _first_run(schedule: Schedule, now: datetime, runs: int) -> datetime | None:
+    next_run = first_run(schedule, now, runs)
+    if next_run is None and schedule.cron is not None and runs == 0:
+        raise InvalidJob("the schedule has no slot between starts_at and ends_at")
+    return next_run
 
 
 def create_job(db, body, now: datetime) -> Job:
     spec = parse_create(body, now)
+    job = Job(id=uuid.uuid4(), status="RUNNING", runs=0, created_at=now, updated_at=now)
+    _store(job, spec)
+    job.next_run = _first_run(spec.schedule, now, 0)
     with db.atomic():
-        return Job.create(
-            id=uuid.uuid4(),
-            type=spec.type,
-            status="RUNNING",
-            execute_at=spec.schedule.execute_at,
-            cron_schedule=spec.schedule.cron,
-            timezone=spec.schedule.timezone,
-            http_job=spec.http_job,
-            amqp_job=spec.amqp_job,
-            tags=spec.tags,
-            next_run=first_run(spec.schedule, now),
-            created_at=now,
-            updated_at=now,
-        )
+        job.save(force_insert=True)
+    return job
 
 
 def get_job(job_id: uuid.UUID) -> Job:
@@ -45,11 +77,24 @@ def get_job(job_id: uuid.UUID) -> Job:
     return job
 
 
-def list_jobs(limit: int, offset: int, tags: list[str]) -> list[Job]:
+def list_jobs(
+    limit: int, offset: int, tags: list[str], status: str | None = None, type_: str | None = None
+) -> list[Job]:
     query = Job.select()
     if tags:
         query = query.where(Job.tags.contains(*tags))
+    if status:
+        query = query.where(Job.status == status)
+    if type_:
+        query = query.where(Job.type == type_)
     return list(query.order_by(Job.created_at, Job.id).limit(limit).offset(offset))
+
+
+def _locked(job_id: uuid.UUID) -> Job:
+    job = Job.select().where(Job.id == job_id).for_update().get_or_none()
+    if job is None:
+        raise JobNotFound(f"job {job_id} not found")
+    return job
 
 
 def update_job(db, job_id: uuid.UUID, body, now: datetime) -> Job:
@@ -59,22 +104,51 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime) -> Job:
     started with, and its finish computes the next run from this new definition.
     """
     with db.atomic():
-        job = Job.select().where(Job.id == job_id).for_update().get_or_none()
-        if job is None:
-            raise JobNotFound(f"job {job_id} not found")
+        job = _locked(job_id)
         before = spec_of(job)
         spec = apply_update(before, body, now)
-        job.type = spec.type
-        job.http_job = spec.http_job
-        job.amqp_job = spec.amqp_job
-        job.tags = spec.tags
+        status = parse_status(body["status"]) if body.get("status") is not None else None
+        _store(job, spec)
         if spec.schedule != before.schedule:
-            job.execute_at = spec.schedule.execute_at
-            job.cron_schedule = spec.schedule.cron
-            job.timezone = spec.schedule.timezone
-            job.next_run = first_run(spec.schedule, now)
+            job.next_run = _first_run(spec.schedule, now, job.runs)
+        if status is not None:
+            _set_status(job, status, now)
         job.updated_at = now
         job.save()
+        return job
+
+
+def _set_status(job: Job, status: str, now: datetime) -> None:
+    """Pause or resume. A resumed recurring job's next slot counts from now; a
+    one-off job keeps its next_run, so an overdue one runs once at once."""
+    if status == job.status:
+        return
+    job.status = status
+    if status == "RUNNING" and job.cron_schedule is not None:
+        job.next_run = first_run(schedule_of(job), now, job.runs)
+
+
+def set_status(db, job_id: uuid.UUID, status: str, now: datetime) -> Job:
+    with db.atomic():
+        job = _locked(job_id)
+        _set_status(job, status, now)
+        job.updated_at = now
+        job.save()
+        return job
+
+
+def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
+    """Ask for one run of the job now, outside its schedule; the tick claims it.
+
+    Refused (JobBusy) while the job is executing, so it never runs twice at once.
+    """
+    with db.atomic():
+        job = _locked(job_id)
+        if job.locked_until is not None and job.locked_until > now:
+            raise JobBusy(f"job {job_id} is executing; try again when it has finished")
+        if job.run_requested_at is None:
+            job.run_requested_at = now
+            job.save()
         return job
 
 
@@ -84,11 +158,31 @@ def delete_job(job_id: uuid.UUID) -> None:
 
 
 def list_executions(
-    job_id: uuid.UUID, failed_only: bool, limit: int, offset: int
+    job_id: uuid.UUID,
+    failed_only: bool,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Execution]:
+    """A job's executions, newest first; `since`/`until` bound the start time."""
     get_job(job_id)
     query = Execution.select().where(Execution.job == job_id)
     if failed_only:
         query = query.where(Execution.status == "FAILED")
+    if status:
+        query = query.where(Execution.status == status)
+    if since:
+        query = query.where(Execution.start_time >= since)
+    if until:
+        query = query.where(Execution.start_time < until)
     order = (Execution.start_time.desc(), Execution.id.desc())
     return list(query.order_by(*order).limit(limit).offset(offset))
+
+
+def get_execution(execution_id: int) -> Execution:
+    execution = Execution.get_or_none(Execution.id == execution_id)
+    if execution is None:
+        raise JobNotFound(f"execution {execution_id} not found")
+    return execution

@@ -6,7 +6,10 @@ Models are unbound; `bind_models(db)` attaches them to a process's database.
 
 from peewee import (
     BigAutoField,
+    BigIntegerField,
+    BooleanField,
     CharField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -32,6 +35,14 @@ class Job(Model):
     lock_token = UUIDField(null=True)
     created_at = DateTimeTZField()
     updated_at = DateTimeTZField()
+    run_requested_at = DateTimeTZField(null=True)
+    starts_at = DateTimeTZField(null=True)
+    ends_at = DateTimeTZField(null=True)
+    max_runs = IntegerField(null=True)
+    runs = IntegerField(default=0)
+    misfire_grace = FloatField(null=True)  # seconds
+    retry_policy = BinaryJSONField(null=True)
+    timeout = FloatField(null=True)  # seconds
 
     class Meta:
         table_name = "jobs"
@@ -47,8 +58,11 @@ class Execution(Model):
     status = CharField()
     attempts = IntegerField()
     error_message = TextField(null=True)
-    http_status = IntegerField(null=True)
-    response_body = TextField(null=True)
+    status_code = IntegerField(null=True)
+    response_excerpt = TextField(null=True)
+    manual = BooleanField(default=False)
+    lag_ms = BigIntegerField(null=True)
+    duration_ms = BigIntegerField(null=True)
 
     class Meta:
         table_name = "executions"

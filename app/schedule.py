@@ -24,11 +24,15 @@ class ScheduleError(ValueError):
 
 @dataclass(frozen=True)
 class Schedule:
-    """When a job runs: at `execute_at` once, or on `cron` in `timezone`."""
+    """When a job runs: at `execute_at` once, or on `cron` in `timezone`, with no
+    slot before `starts_at` or after `ends_at`, and at most `max_runs` slots."""
 
     execute_at: datetime | None = None
     cron: str | None = None
     timezone: str = "UTC"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
 
 
 def check_cron(expression: str) -> None:
@@ -117,25 +121,53 @@ def _transition(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
     return before + timedelta(seconds=low)
 
 
-def first_run(schedule: Schedule, now: datetime) -> datetime:
-    """next_run of a job created (or rescheduled) at `now`."""
+def slot_after(schedule: Schedule, after: datetime, runs: int = 0) -> datetime | None:
+    """The first cron slot strictly after `after` inside the window, or None when
+    the window is over or `runs` slots of `max_runs` were already served."""
+    if schedule.max_runs is not None and runs >= schedule.max_runs:
+        return None
+    if schedule.starts_at is not None and schedule.starts_at > after:
+        after = schedule.starts_at - timedelta(microseconds=1)  # starts_at itself counts
+    fire = next_fire(schedule.cron, schedule.timezone, after)
+    if schedule.ends_at is not None and fire > schedule.ends_at:
+        return None
+    return fire
+
+
+def first_run(schedule: Schedule, now: datetime, runs: int = 0) -> datetime | None:
+    """next_run of a job created, rescheduled or resumed at `now`."""
     if schedule.execute_at is not None:
         return schedule.execute_at
-    return next_fire(schedule.cron, schedule.timezone, now)
+    return slot_after(schedule, now, runs)
 
 
-def run_after(schedule: Schedule, slot: datetime, now: datetime) -> datetime | None:
+def run_after(schedule: Schedule, slot: datetime, now: datetime, runs: int = 0) -> datetime | None:
     """next_run once `slot` has been served, by the job's definition at `now`.
 
-    Missed slots are coalesced: a recurring job resumes from `now`, not from the
-    slot it served. A one-off job ends (None) unless it was moved to a later time
-    while this slot ran.
+    `runs` counts the slots served so far, this one included. Missed slots are
+    coalesced: a recurring job resumes from `now`, not from the slot it served.
+    A one-off job ends (None) unless it was moved to a later time while this slot ran.
     """
     if schedule.cron is not None:
-        return next_fire(schedule.cron, schedule.timezone, max(slot, now))
+        return slot_after(schedule, max(slot, now), runs)
     if schedule.execute_at is not None and schedule.execute_at > slot:
         return schedule.execute_at
     return None
+
+
+def upcoming(schedule: Schedule, next_run: datetime | None, count: int, runs: int = 0):
+    """`next_run` and the slots after it: at most `count` fire times."""
+    fires: list[datetime] = []
+    while next_run is not None and len(fires) < count:
+        fires.append(next_run)
+        runs += 1
+        next_run = slot_after(schedule, next_run, runs) if schedule.cron else None
+    return fires
+
+
+def lag_exceeds(slot: datetime, started: datetime, grace: float | None) -> bool:
+    """Whether a slot started `started` is later than its misfire grace (seconds)."""
+    return grace is not None and (started - slot).total_seconds() > grace
 
 
 def delivery_id(job_id: uuid.UUID, slot: datetime) -> uuid.UUID:

@@ -40,8 +40,8 @@ def test_one_off_http_job_arrives_once_with_method_headers_body_and_auth(stack, 
     )
     [execution] = settled(stack, job["id"])
     assert execution["success"] is True
-    assert execution["attempts"] == 1 and execution["http_status"] == 200
-    assert execution["response_body"] == "answer!"
+    assert execution["attempts"] == 1 and execution["status_code"] == 200
+    assert execution["response_excerpt"] == "answer!"
     [hit] = target.received(f"/once/{key}")
     assert hit.method == "PUT"
     assert hit.body == b'{"hello": "world"}'
@@ -146,7 +146,7 @@ def test_target_that_always_fails_is_recorded_as_failed_with_a_useful_error(stac
     [execution] = settled(stack, job["id"])
     assert execution["success"] is False
     assert execution["attempts"] == 4
-    assert execution["http_status"] == 503
+    assert execution["status_code"] == 503
     assert "unexpected status 503" in execution["error_message"]
     failed = requests.get(
         f"{stack.api}/v1/jobs/{job['id']}/executions", params={"failedOnly": "true"}, timeout=5
@@ -164,7 +164,7 @@ def test_unreachable_target_is_recorded_as_failed_with_the_connection_error(stac
     )
     [execution] = settled(stack, job["id"])
     assert execution["success"] is False
-    assert execution["http_status"] is None
+    assert execution["status_code"] is None
     assert "ConnectionError" in execution["error_message"]
 
 

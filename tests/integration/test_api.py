@@ -35,7 +35,7 @@ EXECUTION_FIELDS = {
     "error_message",
     "attempts",
     "status",
-    "http_status",
+    "status_code",
     "delivery_id",
     "scheduled_for",
 }
@@ -583,9 +583,9 @@ def test_executions_are_listed_newest_first_with_all_their_fields(client, db):
         status="FAILED",
         attempts=3,
         error_message="HTTP 503 from target",
-        http_status=503,
+        status_code=503,
     )
-    oldest = add_execution(db, job_id, t0, http_status=200)
+    oldest = add_execution(db, job_id, t0, status_code=200)
     add_execution(db, other_job, t0 + timedelta(minutes=5))
 
     response = client.simulate_get(f"/v1/jobs/{job_id}/executions")
@@ -604,11 +604,11 @@ def test_executions_are_listed_newest_first_with_all_their_fields(client, db):
     assert shown["status"] == "FAILED"
     assert shown["attempts"] == 3
     assert shown["error_message"] == "HTTP 503 from target"
-    assert shown["http_status"] == 503
+    assert shown["status_code"] == 503
     assert executions[2]["success"] is True
     assert executions[2]["status"] == "SUCCESSFUL"
     assert executions[2]["error_message"] is None
-    assert executions[2]["http_status"] == 200
+    assert executions[2]["status_code"] == 200
 
 
 def test_failed_only_lists_only_the_failed_executions(client, db):

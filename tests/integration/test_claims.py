@@ -22,7 +22,8 @@ def job(db, job_id) -> Job:
 
 def outcome(claim: Claim, success: bool = True) -> Outcome:
     now = datetime.now(UTC)
-    return Outcome(delivery_id(claim.job_id, claim.scheduled_for), now, now, success, 1)
+    status = "SUCCESSFUL" if success else "FAILED"
+    return Outcome(delivery_id(claim.job_id, claim.scheduled_for), now, now, status, 1)
 
 
 def executions(db, job_id) -> list[Execution]:

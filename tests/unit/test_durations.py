@@ -40,7 +40,7 @@ def test_valid_duration_is_parsed_to_seconds(text, seconds):
         "10 s",
         "1h 30m",
         "10sec",
-        "5d",
+        "5w",
         "s",
         "1e3s",
         "1.5.5s",

@@ -1,8 +1,8 @@
-"""Retry policy: actors.retry.backoff / should_retry."""
+"""Retry policy: app.retry."""
 
 import pytest
 
-from actors.retry import DEFAULT_POLICY, RetryPolicy, backoff, should_retry
+from app.retry import DEFAULT_POLICY, RetryPolicy, backoff, should_retry
 
 
 @pytest.mark.parametrize(("attempt", "seconds"), [(1, 0.5), (2, 0.75), (3, 1.125)])
@@ -11,9 +11,9 @@ def test_default_backoff_grows_by_half_from_half_a_second(attempt, seconds):
 
 
 def test_backoff_is_capped_by_max_backoff():
-    policy = RetryPolicy(min_backoff=1.0, max_backoff=5.0, multiplier=2.0)
-    assert backoff(3, policy) == pytest.approx(4.0)
-    assert backoff(4, policy) == pytest.approx(5.0)
+    policy = RetryPolicy(min_backoff=1.0, max_backoff=5.0)
+    assert backoff(4, policy) == pytest.approx(3.375)
+    assert backoff(5, policy) == pytest.approx(5.0)
     assert backoff(30, policy) == pytest.approx(5.0)
 
 
@@ -23,9 +23,9 @@ def test_default_backoff_never_exceeds_a_minute():
 
 
 def test_backoff_follows_the_policy_given():
-    policy = RetryPolicy(min_backoff=2.0, multiplier=3.0)
+    policy = RetryPolicy(min_backoff=2.0)
     assert backoff(1, policy) == pytest.approx(2.0)
-    assert backoff(2, policy) == pytest.approx(6.0)
+    assert backoff(2, policy) == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3])
