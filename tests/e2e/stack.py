@@ -29,8 +29,10 @@ class Hit:
 
 @dataclass
 class Target:
-    """A local HTTP server; /status/<code> answers <code>, /fail/<n>/<key> fails n
-    times per key and then answers 200, anything else answers 200."""
+    """A local HTTP server recording every request. /status/<code> answers <code>;
+    /fail/<n>/<key> fails n times per key, then answers 200; /retry-after/<s>/<key>
+    answers 429 with Retry-After: <s> once per key, then 200; /sleep/<s>/... waits
+    <s> seconds before answering 200; anything else answers 200."""
 
     server: ThreadingHTTPServer
     hits: list[Hit] = field(default_factory=list)
@@ -56,15 +58,22 @@ def handler_for(target: Target):
                     Hit(self.path, self.command, dict(self.headers), body, time.time())
                 )
                 parts = urlsplit(self.path).path.strip("/").split("/")
-                status = 200
+                status, headers = 200, {}
                 if parts[0] == "status":
                     status = int(parts[1])
-                elif parts[0] == "fail":
+                elif parts[0] in ("fail", "retry-after"):
                     key = parts[2]
-                    if target.failures[key] < int(parts[1]):
+                    allowed = int(parts[1]) if parts[0] == "fail" else 1
+                    if target.failures[key] < allowed:
                         target.failures[key] += 1
-                        status = 500
+                        status = 500 if parts[0] == "fail" else 429
+                        if parts[0] == "retry-after":
+                            headers["Retry-After"] = parts[1]
+            if parts[0] == "sleep":
+                time.sleep(float(parts[1]))
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "7")
             self.end_headers()
             self.wfile.write(b"answer!")
