@@ -44,6 +44,13 @@ def test_a_daily_slot_in_the_spring_gap_runs_once_right_after_it(timezone, start
     [
         (
             "America/New_York",
+            "30 2 * * *",
+            datetime(2026, 10, 31, 12, tzinfo=UTC),
+            datetime(2026, 11, 2, 12, tzinfo=UTC),
+            ["11-01 02:30-0500", "11-02 02:30-0500"],
+        ),
+        (
+            "America/New_York",
             "30 1 * * *",
             datetime(2026, 10, 31, 12, tzinfo=UTC),
             datetime(2026, 11, 2, 12, tzinfo=UTC),
