@@ -7,6 +7,7 @@ from datetime import datetime
 import falcon
 
 from app.errors import InvalidJob
+from app.jobspec import parse_timestamp
 
 # Job definitions are small; a larger body is refused before it is parsed.
 MAX_BODY_BYTES = 1024 * 1024
@@ -91,16 +92,7 @@ def choice(req: falcon.Request, name: str, allowed: tuple[str, ...]) -> str | No
 
 def when(req: falcon.Request, name: str) -> datetime | None:
     """An optional RFC 3339 query parameter."""
-    value = req.get_param(name)
-    if value is None or value == "":
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidJob(f"{name} is not an RFC 3339 timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise InvalidJob(f"{name} must carry a UTC offset, e.g. 2030-01-01T09:00:00Z")
-    return parsed
+    return parse_timestamp(req.get_param(name) or None, name)
 
 
 def tags(req: falcon.Request) -> list[str]:

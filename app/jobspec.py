@@ -54,11 +54,11 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
     spec = JobSpec(
         type=_job_type(body.get("type")),
         schedule=Schedule(
-            execute_at=_timestamp(body.get("execute_at"), "execute_at"),
+            execute_at=parse_timestamp(body.get("execute_at"), "execute_at"),
             cron=_cron(body.get("cron_schedule")),
             timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
-            starts_at=_timestamp(body.get("starts_at"), "starts_at"),
-            ends_at=_timestamp(body.get("ends_at"), "ends_at"),
+            starts_at=parse_timestamp(body.get("starts_at"), "starts_at"),
+            ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
             max_runs=_max_runs(body.get("max_runs")),
         ),
         http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
@@ -82,8 +82,8 @@ def parse_preview(body: Any) -> tuple[Schedule, int]:
     schedule = Schedule(
         cron=cron,
         timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
-        starts_at=_timestamp(body.get("starts_at"), "starts_at"),
-        ends_at=_timestamp(body.get("ends_at"), "ends_at"),
+        starts_at=parse_timestamp(body.get("starts_at"), "starts_at"),
+        ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
     )
     count = body.get("count")
     return schedule, 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
@@ -134,7 +134,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         # A one-off job has no window: switching to one drops the recurring limits.
         schedule = replace(
             schedule,
-            execute_at=_timestamp(body["execute_at"], "execute_at"),
+            execute_at=parse_timestamp(body["execute_at"], "execute_at"),
             cron=None,
             starts_at=None,
             ends_at=None,
@@ -144,7 +144,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         schedule = replace(schedule, timezone=_timezone(body["timezone"]))
     for name in ("starts_at", "ends_at"):
         if name in body:
-            schedule = replace(schedule, **{name: _timestamp(body[name], name)})
+            schedule = replace(schedule, **{name: parse_timestamp(body[name], name)})
     if "max_runs" in body:
         schedule = replace(schedule, max_runs=_max_runs(body["max_runs"]))
     if "tags" in body:
@@ -209,7 +209,8 @@ def _job_type(value: Any) -> str:
     return value
 
 
-def _timestamp(value: Any, name: str) -> datetime | None:
+def parse_timestamp(value: Any, name: str) -> datetime | None:
+    """An RFC 3339 timestamp with an offset, in UTC; None stays None."""
     if value is None:
         return None
     if not isinstance(value, str):
