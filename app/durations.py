@@ -39,7 +39,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         position = match.end()
     if position != len(value):
-        raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 1m, 1h30m)")
+        raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 1m, 1h30m, 30d)")
     return total
 
 

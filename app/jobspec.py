@@ -85,6 +85,7 @@ def parse_preview(body: Any) -> tuple[Schedule, int]:
         starts_at=parse_timestamp(body.get("starts_at"), "starts_at"),
         ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
     )
+    _check_window(schedule)
     count = body.get("count")
     return schedule, 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
 
@@ -177,14 +178,18 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
     window = (schedule.starts_at, schedule.ends_at, schedule.max_runs)
     if schedule.cron is None and window != (None, None, None):
         raise InvalidJob("starts_at, ends_at and max_runs apply to recurring jobs only")
-    if schedule.starts_at and schedule.ends_at and schedule.ends_at <= schedule.starts_at:
-        raise InvalidJob("ends_at must be after starts_at")
+    _check_window(schedule)
     left = placeholders_left(spec.http_job, spec.amqp_job)
     if left:
         raise InvalidJob(
             f"{left[0]} is the redaction placeholder {REDACTED!r}, but no secret is stored "
             "to keep: send the real value"
         )
+
+
+def _check_window(schedule: Schedule) -> None:
+    if schedule.starts_at and schedule.ends_at and schedule.ends_at <= schedule.starts_at:
+        raise InvalidJob("ends_at must be after starts_at")
 
 
 def _object(value: Any, what: str) -> dict:
@@ -252,15 +257,13 @@ def _duration(value: Any, name: str, limit: float, minimum: float = 0.001) -> fl
 def _retry_policy(value: Any) -> RetryPolicy:
     value = _object(value, "retry_policy")
     default = DEFAULT_POLICY
-    attempts = value.get("max_attempts", default.max_attempts)
-    if (
-        isinstance(attempts, bool)
-        or not isinstance(attempts, int)
-        or not 1 <= attempts <= MAX_ATTEMPTS_LIMIT
-    ):
-        raise InvalidJob(
-            f"retry_policy.max_attempts must be an integer from 1 to {MAX_ATTEMPTS_LIMIT}"
-        )
+    given = value.get("max_attempts")
+    attempts = _integer(
+        default.max_attempts if given is None else given,
+        "retry_policy.max_attempts",
+        1,
+        MAX_ATTEMPTS_LIMIT,
+    )
     backoffs = {}
     for name in ("min_backoff", "max_backoff"):
         given = value.get(name)
@@ -269,6 +272,8 @@ def _retry_policy(value: Any) -> RetryPolicy:
             if given is None
             else _duration(given, f"retry_policy.{name}", MAX_BACKOFF_LIMIT, minimum=0)
         )
+    if value.get("max_backoff") is None:  # the default cap gives way to a longer minimum
+        backoffs["max_backoff"] = max(backoffs["max_backoff"], backoffs["min_backoff"])
     if backoffs["min_backoff"] > backoffs["max_backoff"]:
         raise InvalidJob("retry_policy.min_backoff must not exceed retry_policy.max_backoff")
     return RetryPolicy(max_attempts=attempts, **backoffs)
