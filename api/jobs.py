@@ -113,5 +113,6 @@ class PreviewResource:
 
     def on_post(self, req, resp):
         schedule, count = parse_preview(json_body(req))
-        fires = upcoming(schedule, first_run(schedule, _now()), count)
+        now = _now()
+        fires = upcoming(schedule, first_run(schedule, now), count, now)
         resp.media = {"next_runs": render.fire_times(fires, schedule.timezone)}

@@ -60,7 +60,8 @@ def next_runs(row: Job) -> list[str]:
     """The coming fire times in the job's own zone; none while it is paused."""
     if row.status != "RUNNING":
         return []
-    return fire_times(upcoming(schedule_of(row), row.next_run, NEXT_RUNS, row.runs), row.timezone)
+    fires = upcoming(schedule_of(row), row.next_run, NEXT_RUNS, datetime.now(UTC), row.runs)
+    return fire_times(fires, row.timezone)
 
 
 def fire_times(instants: list[datetime], timezone: str) -> list[str]:

@@ -30,7 +30,7 @@ WHERE j.id = due.id
 RETURNING j.id, j.lock_token,
     CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
          THEN j.next_run ELSE j.run_requested_at END,
-    NOT (j.status = 'RUNNING' AND j.next_run <= now())
+    NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= now(), false)
 """
 
 # Renew one claim and read the definition to run under it; no row: the claim is stale.

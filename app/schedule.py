@@ -155,13 +155,19 @@ def run_after(schedule: Schedule, slot: datetime, now: datetime, runs: int = 0) 
     return None
 
 
-def upcoming(schedule: Schedule, next_run: datetime | None, count: int, runs: int = 0):
-    """`next_run` and the slots after it: at most `count` fire times."""
+def upcoming(
+    schedule: Schedule, next_run: datetime | None, count: int, now: datetime, runs: int = 0
+) -> list[datetime]:
+    """`next_run` and the slots that follow it: at most `count` fire times.
+
+    An overdue next_run runs once, and the schedule goes on from `now` (missed
+    slots are coalesced), so the slots after it are those after `now`.
+    """
     fires: list[datetime] = []
     while next_run is not None and len(fires) < count:
         fires.append(next_run)
         runs += 1
-        next_run = slot_after(schedule, next_run, runs) if schedule.cron else None
+        next_run = slot_after(schedule, max(next_run, now), runs) if schedule.cron else None
     return fires
 
 

@@ -244,6 +244,25 @@ def test_a_job_with_max_runs_2_shows_at_most_two_next_runs(client):
     assert len(get(client, job["id"])["next_runs"]) == 2
 
 
+def test_an_overdue_recurring_job_shows_only_future_slots_after_its_overdue_one(client, db):
+    job_id = create(client, recurring("*/5 * * * *"))["id"]
+    overdue = datetime.now(UTC) - timedelta(days=3)
+    set_row(db, job_id, next_run=overdue)
+
+    runs = [timestamp(text) for text in get(client, job_id)["next_runs"]]
+
+    assert runs[0] == overdue  # it runs once, as soon as a tick claims it
+    assert len(runs) == 5
+    assert all(run > datetime.now(UTC) for run in runs[1:]), runs
+
+
+def test_next_runs_count_only_the_slots_left_of_max_runs(client, db):
+    job_id = create(client, recurring("*/5 * * * *", max_runs=3))["id"]
+    set_row(db, job_id, runs=2)
+
+    assert len(get(client, job_id)["next_runs"]) == 1
+
+
 def test_a_one_off_job_shows_its_single_time_in_next_runs(client):
     job = create(client, http_job())
 

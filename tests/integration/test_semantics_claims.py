@@ -108,11 +108,6 @@ def test_a_due_slot_with_a_pending_request_is_claimed_once_as_scheduled(db, add_
     assert claims.claim_due(db, "tick-a", 10, LOCK) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: CLAIM_DUE returns manual = NOT (status = 'RUNNING' AND next_run <= now()), "
-    "which is NULL when next_run is NULL; finish then inserts NULL into executions.manual",
-)
 def test_a_run_requested_for_a_finished_one_off_job_is_claimed_and_recorded_as_manual(db, add_job):
     # A one-off job that has run has next_run null; "run it again now" is a fair request.
     job_id, at = requested(db, add_job)

@@ -171,53 +171,59 @@ def test_run_after_a_one_off_moved_later_while_running_keeps_the_new_time():
 
 def test_upcoming_lists_next_run_first_then_the_following_slots():
     schedule = Schedule(cron=HOURLY)
-    assert upcoming(schedule, _at(15, 13), 3) == [_at(15, 13), _at(15, 14), _at(15, 15)]
+    assert upcoming(schedule, _at(15, 13), 3, NOW) == [_at(15, 13), _at(15, 14), _at(15, 15)]
 
 
 def test_upcoming_keeps_a_next_run_that_is_not_a_slot_of_the_cron():
     # next_run may be an overdue slot or a resumed one: it is listed as given.
     schedule = Schedule(cron=HOURLY)
-    assert upcoming(schedule, _at(15, 12, 30), 2) == [_at(15, 12, 30), _at(15, 13)]
+    assert upcoming(schedule, _at(15, 12, 30), 2, NOW) == [_at(15, 12, 30), _at(15, 13)]
 
 
 def test_upcoming_stops_at_count():
     schedule = Schedule(cron=EVERY_5_MIN)
-    assert len(upcoming(schedule, _at(15, 12, 5), 5)) == 5
-    assert upcoming(schedule, _at(15, 12, 5), 1) == [_at(15, 12, 5)]
+    assert len(upcoming(schedule, _at(15, 12, 5), 5, NOW)) == 5
+    assert upcoming(schedule, _at(15, 12, 5), 1, NOW) == [_at(15, 12, 5)]
 
 
 def test_upcoming_with_count_zero_is_empty():
-    assert upcoming(Schedule(cron=EVERY_5_MIN), _at(15, 12, 5), 0) == []
+    assert upcoming(Schedule(cron=EVERY_5_MIN), _at(15, 12, 5), 0, NOW) == []
 
 
 def test_upcoming_stops_at_the_end_of_the_window():
     schedule = Schedule(cron=HOURLY, ends_at=_at(15, 15))
-    assert upcoming(schedule, _at(15, 13), 10) == [_at(15, 13), _at(15, 14), _at(15, 15)]
+    assert upcoming(schedule, _at(15, 13), 10, NOW) == [_at(15, 13), _at(15, 14), _at(15, 15)]
 
 
 def test_upcoming_stops_at_max_runs():
     schedule = Schedule(cron=HOURLY, max_runs=3)
-    assert upcoming(schedule, _at(15, 13), 10) == [_at(15, 13), _at(15, 14), _at(15, 15)]
+    assert upcoming(schedule, _at(15, 13), 10, NOW) == [_at(15, 13), _at(15, 14), _at(15, 15)]
 
 
 def test_upcoming_counts_the_runs_already_served_towards_max_runs():
     schedule = Schedule(cron=HOURLY, max_runs=3)
-    assert upcoming(schedule, _at(15, 13), 10, runs=2) == [_at(15, 13)]
+    assert upcoming(schedule, _at(15, 13), 10, NOW, runs=2) == [_at(15, 13)]
+
+
+def test_upcoming_of_an_overdue_job_continues_from_now():
+    schedule = Schedule(cron="0 * * * *")
+    overdue = NOW - timedelta(days=3)
+    assert upcoming(schedule, overdue, 3, NOW) == [overdue, _at(15, 13), _at(15, 14)]
 
 
 def test_upcoming_of_a_one_off_job_is_its_execute_at_alone():
     schedule = Schedule(execute_at=_at(20, 8))
-    assert upcoming(schedule, _at(20, 8), 5) == [_at(20, 8)]
+    assert upcoming(schedule, _at(20, 8), 5, NOW) == [_at(20, 8)]
 
 
 def test_upcoming_without_a_next_run_is_empty():
-    assert upcoming(Schedule(execute_at=_at(20, 8)), None, 5) == []
-    assert upcoming(Schedule(cron=HOURLY), None, 5) == []
+    assert upcoming(Schedule(execute_at=_at(20, 8)), None, 5, NOW) == []
+    assert upcoming(Schedule(cron=HOURLY), None, 5, NOW) == []
 
 
 def test_upcoming_from_first_run_respects_starts_at_and_ends_at_together():
     schedule = Schedule(cron=HOURLY, starts_at=_at(16, 9), ends_at=_at(16, 11, 30))
-    assert upcoming(schedule, first_run(schedule, NOW), 10) == [
+    assert upcoming(schedule, first_run(schedule, NOW), 10, NOW) == [
         _at(16, 9),
         _at(16, 10),
         _at(16, 11),
