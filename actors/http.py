@@ -1,11 +1,27 @@
-"""The HTTP executor: one requests session per worker thread, so connections are reused."""
+"""The HTTP executor: one requests session per worker thread, so connections are reused.
 
+Every hop is resolved first and its address checked by the outbound guard
+(app/netguard.py); the request then goes to that very address, with TLS still
+checking the name, so DNS cannot answer differently between check and connect.
+"""
+
+import base64
+import socket
 import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt, utcnow
+from app.netguard import refusal
 from app.retry import parse_retry_after, retryable_status
+from app.signing import signed_headers
+
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def target_url(url: str) -> str:
@@ -13,41 +29,137 @@ def target_url(url: str) -> str:
     return url if "://" in url else "https://" + url
 
 
+class TargetRefused(Exception):
+    """The target's address is not allowed by the outbound guard."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """How this worker reaches targets: the guard's networks and the signing key."""
+
+    allow: tuple = ()
+    deny: tuple = ()
+    signing_key: str = ""
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends to the address in the URL; TLS (SNI and certificate) checks the
+    request's `pinned_host`, the name the job gave."""
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        name = getattr(request, "pinned_host", None)
+        if name and host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = name
+            pool_kwargs["assert_hostname"] = name
+        return host_params, pool_kwargs
+
+
+def _pin(url: str, outbound: Outbound) -> tuple[str, str, str]:
+    """(URL with the checked address in place of the name, name, Host header)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise requests.ConnectionError(f"cannot resolve {parts.hostname}: {error}") from None
+    reasons = []
+    for *_, sockaddr in infos:
+        reason = refusal(sockaddr[0], outbound.allow, outbound.deny)
+        if reason is None:
+            address = sockaddr[0]
+            break
+        reasons.append(reason)
+    else:
+        raise TargetRefused(f"{parts.hostname}: {reasons[0]}")
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{port}"
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc)), parts.hostname, host_header
+
+
 class HttpExecutor:
-    def __init__(self):
+    def __init__(self, outbound: Outbound | None = None):
+        self.outbound = outbound or Outbound()
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            session.trust_env = False  # a proxy would connect to a name we did not check
+            adapter = _PinnedAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
         return session
 
     def execute(self, http_job: dict, delivery: Delivery, timeout: float) -> AttemptResult:
         """One attempt; `timeout` (seconds) bounds connecting and each read."""
         headers = {**http_job.get("headers", {}), **delivery.headers()}
         auth = http_job.get("auth") or {}
-        basic = None
         if auth.get("type") == "basic":
-            basic = (auth["username"], auth["password"])
+            token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         elif auth.get("type") == "bearer":
             headers["Authorization"] = f"Bearer {auth['bearer_token']}"
-        body = http_job.get("body")
+        body = http_job["body"].encode() if http_job.get("body") is not None else b""
+        if self.outbound.signing_key:
+            headers.update(
+                signed_headers(
+                    self.outbound.signing_key, int(time.time()), str(delivery.delivery_id), body
+                )
+            )
         try:
-            response = self._session().request(
+            response = self._send(
                 http_job["method"],
                 target_url(http_job["url"]),
-                headers=headers,
-                data=body.encode() if body is not None else None,
-                auth=basic,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
+                headers,
+                body if http_job.get("body") is not None else None,
+                timeout,
+                http_job.get("follow_redirects", False),
+            )
+        except TargetRefused as error:
+            return AttemptResult(
+                False, f"target refused by the outbound guard: {error}", retryable=False
             )
         except requests.Timeout:
             return AttemptResult(False, f"timed out after {timeout:g}s")
         except requests.RequestException as error:
             return AttemptResult(False, f"request failed: {type(error).__name__}: {error}")
+        return self._result(response, http_job)
+
+    def _send(self, method, url, headers, body, timeout, follow) -> requests.Response:
+        """Send, following redirects (each hop guarded) only when the job asks."""
+        for _ in range(MAX_REDIRECTS + 1):
+            pinned, name, host_header = _pin(url, self.outbound)
+            request = requests.Request(
+                method, pinned, headers={**headers, "Host": host_header}, data=body
+            )
+            prepared = self._session().prepare_request(request)
+            prepared.pinned_host = name
+            response = self._session().send(
+                prepared, timeout=timeout, allow_redirects=False, stream=True
+            )
+            if not follow or response.status_code not in _REDIRECTS:
+                return response
+            location = response.headers.get("Location")
+            response.close()
+            if not location:
+                return response
+            next_url = urljoin(url, location)
+            if urlsplit(next_url).hostname != urlsplit(url).hostname:
+                # Credentials were meant for the first host only.
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            if response.status_code in (301, 302, 303) and method != "HEAD":
+                method, body = "GET", None
+            url = next_url
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+    def _result(self, response: requests.Response, http_job: dict) -> AttemptResult:
         with response:
             try:
                 answer = excerpt(next(response.iter_content(RESPONSE_EXCERPT_BYTES), b""))

@@ -1,6 +1,7 @@
 """The run actor: execute one claimed slot of one job, then finish or retry it."""
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 import dramatiq
@@ -8,14 +9,17 @@ from dramatiq.middleware import CurrentMessage
 
 from actors.amqp import AmqpExecutor
 from actors.delivery import AttemptResult, Delivery, utcnow
-from actors.http import HttpExecutor
+from actors.http import HttpExecutor, Outbound
 from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
 from app import claims
 from app.claims import Claim, Definition, Outcome
+from app.config import Config
 from app.durations import format_duration
+from app.redaction import merge_secrets, scrub, split_secrets
 from app.retry import policy_from_json, retry_delay
 from app.schedule import delivery_id, lag_exceeds
+from app.sealing import SealingError, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +29,30 @@ _DRAMATIQ_MAX_RETRIES = 100
 
 
 class Runner:
-    def __init__(self, db, lock_seconds: float, default_timeout: float):
+    def __init__(
+        self,
+        db,
+        lock_seconds: float,
+        default_timeout: float,
+        box: SecretBox | None = None,
+        outbound: Outbound | None = None,
+    ):
         self.db = db
         self.lock_seconds = lock_seconds
         self.default_timeout = default_timeout  # seconds per attempt
+        self.box = box or SecretBox(())
         self.leases = LeaseKeeper(db, lock_seconds)
-        self.executors = {"HTTP": HttpExecutor(), "AMQP": AmqpExecutor()}
+        self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
+
+    @classmethod
+    def from_config(cls, db, config: Config) -> "Runner":
+        return cls(
+            db,
+            config.scheduler_max_job_lock_time,
+            config.job_timeout,
+            SecretBox(config.secret_key),
+            Outbound(config.http_allow_networks, config.http_deny_networks, config.signing_key),
+        )
 
     def run(self, job_id: str, token: str, scheduled_for: str, manual: bool = False) -> None:
         claim = claim_of(job_id, token, scheduled_for, manual)
@@ -79,13 +101,30 @@ class Runner:
         self._finish(claim, outcome, ids)
 
     def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
-        payload = definition.http_job if definition.type == "HTTP" else definition.amqp_job
+        try:
+            opened = self.box.open(definition.secrets)
+        except SealingError as error:
+            return AttemptResult(False, str(error), retryable=False)
+        http_job, amqp_job = merge_secrets(definition.http_job, definition.amqp_job, opened)
+        # Every secret value, sealed or (in a job from before sealing) still in clear.
+        secrets = split_secrets(http_job, amqp_job)[2]
+        payload = http_job if definition.type == "HTTP" else amqp_job
         timeout = definition.timeout or self.default_timeout
         try:
-            return self.executors[definition.type].execute(payload, delivery, timeout)
+            result = self.executors[definition.type].execute(payload, delivery, timeout)
         except Exception as error:  # a bug here must end in the record, not lose the job
-            log.exception("executor error", extra={"job_id": str(delivery.job_id)})
-            return AttemptResult(False, f"internal error: {type(error).__name__}: {error}")
+            log.error(
+                "executor error: %s",
+                scrub(repr(error), secrets),
+                extra={"job_id": str(delivery.job_id)},
+            )
+            result = AttemptResult(False, f"internal error: {type(error).__name__}: {error}")
+        # Neither the record nor the logs may repeat a secret, even one the target echoed.
+        return replace(
+            result,
+            error=scrub(result.error, secrets),
+            response_excerpt=scrub(result.response_excerpt, secrets),
+        )
 
     def _skip(self, claim: Claim, delivery: Delivery, started: datetime, grace: float) -> None:
         late = format_duration((started - claim.scheduled_for).total_seconds())

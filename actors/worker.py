@@ -16,7 +16,4 @@ config = load_config()
 configure_logging(config.log_level)
 broker = rabbitmq_broker(config)
 dramatiq.set_broker(broker)
-declare(
-    broker,
-    Runner(open_database(config), config.scheduler_max_job_lock_time, config.job_timeout),
-)
+declare(broker, Runner.from_config(open_database(config), config))

@@ -3,6 +3,7 @@
 import falcon
 
 from api import errors
+from api.auth import RequireApiKey
 from api.health import HealthResource
 from api.jobs import (
     ExecutionResource,
@@ -14,6 +15,7 @@ from api.jobs import (
     PreviewResource,
 )
 from app.models import bind_models
+from app.sealing import SecretBox
 
 
 class _ConnectionPerRequest:
@@ -31,18 +33,32 @@ class _ConnectionPerRequest:
             self.db.close()
 
 
-def create_app(db) -> falcon.App:
-    """Wire the resources to `db` (a peewee database; the caller owns it)."""
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+def create_app(
+    db,
+    *,
+    box: SecretBox | None = None,
+    api_keys: tuple[str, ...] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> falcon.App:
+    """Wire the resources to `db` (a peewee database; the caller owns it).
+
+    box: seals job secrets (none: jobs with secrets are refused); api_keys: keys
+    required of every request but /health (none: the API is open).
+    """
+    box = box or SecretBox(())
     bind_models(db)
-    app = falcon.App(middleware=[_ConnectionPerRequest(db)])
+    app = falcon.App(middleware=[RequireApiKey(api_keys), _ConnectionPerRequest(db)])
     errors.install(app)
-    app.add_route("/v1/jobs", JobsResource(db))
-    app.add_route("/v1/jobs/{job_id_text}", JobResource(db))
+    app.add_route("/v1/jobs", JobsResource(db, box, max_body_bytes))
+    app.add_route("/v1/jobs/{job_id_text}", JobResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}/executions", ExecutionsResource())
     app.add_route("/v1/jobs/{job_id_text}/pause", JobStatusResource(db, "STOPPED"))
     app.add_route("/v1/jobs/{job_id_text}/resume", JobStatusResource(db, "RUNNING"))
     app.add_route("/v1/jobs/{job_id_text}/run", JobRunResource(db))
     app.add_route("/v1/executions/{execution_id_text}", ExecutionResource())
-    app.add_route("/v1/schedules/preview", PreviewResource())
+    app.add_route("/v1/schedules/preview", PreviewResource(max_body_bytes))
     app.add_route("/health", HealthResource(db))
     return app

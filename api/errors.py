@@ -6,6 +6,7 @@ import falcon
 import peewee
 
 from app.errors import InvalidJob, JobBusy, JobNotFound
+from app.sealing import SealingError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ def _busy(req, resp, exception, params):
     raise falcon.HTTPConflict(description=str(exception))
 
 
+def _sealing(req, resp, exception, params):
+    log.error("job secrets unavailable: %s", exception)
+    raise falcon.HTTPServiceUnavailable(description=str(exception))
+
+
 def _database_down(req, resp, exception, params):
     log.warning("database unavailable: %s", str(exception).strip().splitlines()[0:1])
     raise falcon.HTTPServiceUnavailable(description="database unavailable, try again")
@@ -45,4 +51,5 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(InvalidJob, _invalid)
     app.add_error_handler(JobNotFound, _not_found)
     app.add_error_handler(JobBusy, _busy)
+    app.add_error_handler(SealingError, _sealing)
     app.add_error_handler((peewee.OperationalError, peewee.InterfaceError), _database_down)

@@ -9,6 +9,7 @@ from api.requests import choice, execution_id, flag, job_id, json_body, page, ta
 from app import jobstore
 from app.jobspec import JOB_TYPES, STATUSES, parse_preview
 from app.schedule import first_run, upcoming
+from app.sealing import SecretBox
 
 
 def _now() -> datetime:
@@ -18,11 +19,13 @@ def _now() -> datetime:
 class JobsResource:
     uses_db = True
 
-    def __init__(self, db):
+    def __init__(self, db, box: SecretBox, max_body: int):
         self.db = db
+        self.box = box
+        self.max_body = max_body
 
     def on_post(self, req, resp):
-        job = jobstore.create_job(self.db, json_body(req), _now())
+        job = jobstore.create_job(self.db, json_body(req, self.max_body), _now(), self.box)
         resp.status = falcon.HTTP_201
         resp.media = render.job(job)
 
@@ -41,14 +44,17 @@ class JobsResource:
 class JobResource:
     uses_db = True
 
-    def __init__(self, db):
+    def __init__(self, db, box: SecretBox, max_body: int):
         self.db = db
+        self.box = box
+        self.max_body = max_body
 
     def on_get(self, req, resp, job_id_text):
         resp.media = render.job(jobstore.get_job(job_id(job_id_text)))
 
     def on_put(self, req, resp, job_id_text):
-        job = jobstore.update_job(self.db, job_id(job_id_text), json_body(req), _now())
+        body = json_body(req, self.max_body)
+        job = jobstore.update_job(self.db, job_id(job_id_text), body, _now(), self.box)
         resp.media = render.job(job)
 
     def on_delete(self, req, resp, job_id_text):
@@ -111,8 +117,11 @@ class ExecutionResource:
 class PreviewResource:
     """POST /v1/schedules/preview: the next fire times of a schedule, nothing stored."""
 
+    def __init__(self, max_body: int):
+        self.max_body = max_body
+
     def on_post(self, req, resp):
-        schedule, count = parse_preview(json_body(req))
+        schedule, count = parse_preview(json_body(req, self.max_body))
         now = _now()
         fires = upcoming(schedule, first_run(schedule, now), count, now)
         resp.media = {"next_runs": render.fire_times(fires, schedule.timezone)}

@@ -9,19 +9,18 @@ import falcon
 from app.errors import InvalidJob
 from app.jobspec import parse_timestamp
 
-# Job definitions are small; a larger body is refused before it is parsed.
-MAX_BODY_BYTES = 1024 * 1024
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 10
 
 
-def json_body(req: falcon.Request):
-    """The body as JSON whatever Content-Type says (curl -d sends a form type)."""
-    if req.content_length and req.content_length > MAX_BODY_BYTES:
-        raise falcon.HTTPContentTooLarge(description=f"body over {MAX_BODY_BYTES} bytes")
-    raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise falcon.HTTPContentTooLarge(description=f"body over {MAX_BODY_BYTES} bytes")
+def json_body(req: falcon.Request, max_bytes: int):
+    """The body as JSON whatever Content-Type says (curl -d sends a form type); a body
+    over `max_bytes` is refused before it is read."""
+    if req.content_length and req.content_length > max_bytes:
+        raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
     if not raw.strip():
         raise InvalidJob("request body must be a JSON object")
     try:

@@ -1,10 +1,15 @@
 """The API under waitress, as `scheduler web` and `scheduler dev` serve it."""
 
+import logging
+
 from waitress import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from api import create_app
 from app.config import Config
+from app.sealing import SecretBox
+
+log = logging.getLogger(__name__)
 
 
 class _Dispatcher(ThreadedTaskDispatcher):
@@ -18,7 +23,7 @@ class _Dispatcher(ThreadedTaskDispatcher):
         return super().shutdown(cancel_pending, self.drain_seconds)
 
 
-def web_server(config: Config, db, host_port: tuple[str, int] | None = None):
+def web_server(config: Config, db):
     """A waitress server for the API; `.run()` serves until SystemExit or `.close()`.
 
     web-idle-timeout is waitress's channel_timeout (its only connection deadline);
@@ -26,9 +31,22 @@ def web_server(config: Config, db, host_port: tuple[str, int] | None = None):
     """
     dispatcher = _Dispatcher(config.web_shutdown_timeout)
     dispatcher.set_thread_count(config.web_threads)
-    host, port = host_port or config.web_api_host
+    host, port = config.web_api_host
+    app = create_app(
+        db,
+        box=SecretBox(config.secret_key),
+        api_keys=config.api_keys,
+        max_body_bytes=config.max_body_bytes,
+    )
+    if not config.api_keys:
+        log.warning(
+            "NO API KEYS: the API is open to anyone who can reach %s:%d; "
+            "set SCHEDULER_API_KEYS to require a key",
+            host,
+            port,
+        )
     return create_server(
-        create_app(db),
+        app,
         host=host,
         port=port,
         threads=config.web_threads,

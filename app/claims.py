@@ -38,6 +38,7 @@ class Definition:
     retry_policy: dict | None = None
     timeout: float | None = None  # seconds per attempt; None: the configured default
     misfire_grace: float | None = None  # seconds a slot may start late; None: any
+    secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
 
 
 @dataclass(frozen=True)

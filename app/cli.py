@@ -83,6 +83,30 @@ def _dev(config: Config) -> int:
     return run_dev(config)
 
 
+def _keygen(config: Config) -> int:
+    from app.sealing import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def _rotate_secrets(config: Config) -> int:
+    from app.database import open_database
+    from app.jobstore import reseal_all
+    from app.models import bind_models
+    from app.sealing import SecretBox
+
+    if not config.secret_key:
+        print("scheduler: rotate-secrets needs SCHEDULER_SECRET_KEY", file=sys.stderr)
+        return 2
+    db = open_database(config)
+    bind_models(db)
+    with db.connection_context():
+        resealed, sealed = reseal_all(db, SecretBox(config.secret_key))
+    print(f"re-sealed {resealed} job(s) with the newest key, sealed {sealed} kept in clear")
+    return 0
+
+
 def _migrate(config: Config) -> int:
     from app.migrate import migrate
 
@@ -107,6 +131,11 @@ COMMANDS = {
     "tick": (_tick, "claim due jobs and send them to the workers"),
     "worker": (_worker, "run Dramatiq worker processes that execute jobs"),
     "migrate": (_migrate, "apply database migrations"),
+    "keygen": (_keygen, "print a new key for SCHEDULER_SECRET_KEY"),
+    "rotate-secrets": (
+        _rotate_secrets,
+        "re-seal every job's secrets with the newest SCHEDULER_SECRET_KEY",
+    ),
     "flags": (_flags, "print every option: flag, variable, default, meaning"),
 }
 

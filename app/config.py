@@ -6,15 +6,21 @@ once (with environs) into a frozen `Config`. A bad value raises `ConfigError`
 with a one-line message naming the option.
 """
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from cryptography.fernet import Fernet
 from environs import Env, EnvError
 
 from app.durations import format_duration, parse_duration
 from app.redaction import REDACTED, redact_url
+
+# Link-local (which holds the cloud metadata address 169.254.169.254), the AWS IPv6
+# metadata address, Alibaba's metadata address, and "this network".
+DEFAULT_DENY_NETWORKS = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/8"
 
 
 class ConfigError(Exception):
@@ -146,6 +152,49 @@ OPTIONS: tuple[Option, ...] = (
         "0",
         "delete executions that ended longer ago than this (e.g. 30d); 0 keeps all",
     ),
+    Option(
+        "api-keys",
+        "csv",
+        "",
+        "keys the API accepts as `Authorization: Bearer <key>`, comma-separated; "
+        "none: the API is open (a warning is logged)",
+        secret=True,
+    ),
+    Option(
+        "secret-key",
+        "fernet",
+        "",
+        "Fernet keys sealing job secrets at rest, newest first, comma-separated "
+        "(`scheduler keygen` prints one; `scheduler rotate-secrets` re-seals with the newest)",
+        secret=True,
+    ),
+    Option(
+        "signing-key",
+        "str",
+        "",
+        "HMAC-SHA256 key signing every HTTP delivery (X-Scheduler-Signature); empty: unsigned",
+        secret=True,
+    ),
+    Option(
+        "http-deny-networks",
+        "networks",
+        DEFAULT_DENY_NETWORKS,
+        "HTTP targets resolving into these networks are refused (link-local and cloud "
+        "metadata by default)",
+    ),
+    Option(
+        "http-allow-networks",
+        "networks",
+        "",
+        "if set, HTTP targets must resolve into one of these networks",
+    ),
+    Option(
+        "max-body-bytes",
+        "int",
+        "1048576",
+        "largest API request body; larger ones get 413",
+        minimum=1024,
+    ),
     Option("log-level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Option(
         "dev-data-dir",
@@ -183,6 +232,12 @@ class Config:
     worker_threads: int
     job_timeout: float
     execution_retention: float
+    api_keys: tuple[str, ...]
+    secret_key: tuple[str, ...]
+    signing_key: str
+    http_deny_networks: tuple
+    http_allow_networks: tuple
+    max_body_bytes: int
     log_level: str
     dev_data_dir: str
     # Options set by a flag or a variable rather than left at their default.
@@ -202,7 +257,35 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _networks(text: str) -> tuple:
+    networks = []
+    for part in _csv(text):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network such as 10.0.0.0/8") from None
+    return tuple(networks)
+
+
+def _fernet_keys(text: str) -> tuple[str, ...]:
+    keys = _csv(text)
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ValueError(
+                "not a Fernet key (32 url-safe base64 bytes; see `scheduler keygen`)"
+            ) from None
+    return keys
+
+
 def _render(option: Option, value: Any) -> str:
+    if option.kind in ("csv", "fernet", "networks"):
+        return ",".join(str(item) for item in value)
     if option.kind == "duration":
         return format_duration(value)
     if option.kind == "host_port":
@@ -223,12 +306,13 @@ class _SourceEnv(Env):
         return self._source.get(env_key, default)
 
 
-def _parser(kind: str):
-    if kind == "duration":
-        return parse_duration
-    if kind == "host_port":
-        return _host_port
-    return None
+_PARSERS = {
+    "duration": parse_duration,
+    "host_port": _host_port,
+    "csv": _csv,
+    "fernet": _fernet_keys,
+    "networks": _networks,
+}
 
 
 def load_config(
@@ -249,8 +333,8 @@ def load_config(
         *(_option_by_flag(flag).env for flag in overrides or {}),
     }
     env = _SourceEnv(source)
-    for kind in ("duration", "host_port"):
-        env.add_parser(kind, _strict(_parser(kind)))
+    for kind, parse in _PARSERS.items():
+        env.add_parser(kind, _strict(parse))
     values = {}
     for option in OPTIONS:
         try:

@@ -7,8 +7,10 @@ and looks for due jobs every second.
 """
 
 import contextlib
+import ipaddress
 import logging
 import signal
+import socket
 import sys
 import threading
 from dataclasses import replace
@@ -23,9 +25,11 @@ DEV_LISTEN = ("127.0.0.1", 8000)
 DEV_INTERVAL = 1.0  # seconds
 
 
-def dev_config(config: Config, database: tuple[str, int] | None) -> Config:
+def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path) -> Config:
     """`config` with dev's defaults where the user gave nothing."""
     changes: dict = {}
+    if "secret-key" not in config.given:
+        changes["secret_key"] = (_local_key(data_dir),)
     if database is not None:
         from app.embedded import DATABASE, USER
 
@@ -54,7 +58,14 @@ def run_dev(config: Config) -> int:
             except EmbeddedUnavailable as error:
                 print(f"scheduler: {error}", file=sys.stderr)
                 return 1
-        config = dev_config(config, database)
+        config = dev_config(config, database, data_dir)
+        host = config.web_api_host[0]
+        if not config.api_keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
+            print(
+                f"scheduler: dev without SCHEDULER_API_KEYS listens on loopback only, not {host}",
+                file=sys.stderr,
+            )
+            return 2
         where = (
             data_dir / "pgdata"
             if database
@@ -62,6 +73,25 @@ def run_dev(config: Config) -> int:
         )
         return _serve(config, str(where))
     return 0
+
+
+def _local_key(data_dir: Path) -> str:
+    """dev's own secret key, made once and kept (mode 600) beside its data."""
+    from app.sealing import generate_key
+
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(generate_key())
+    return path.read_text().strip()
+
+
+def _resolve(host: str) -> str:
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return host
 
 
 def _serve(config: Config, where: str) -> int:
@@ -81,7 +111,7 @@ def _serve(config: Config, where: str) -> int:
     external = "broker-url" in config.given
     broker = rabbitmq_broker(config) if external else in_process_broker()
     db = open_database(config)
-    runner = Runner(db, config.scheduler_max_job_lock_time, config.job_timeout)
+    runner = Runner.from_config(db, config)
     declare(broker, runner)
     worker = dramatiq.Worker(broker, worker_threads=config.worker_threads)
     worker.start()

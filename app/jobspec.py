@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from app.durations import format_duration, parse_duration
 from app.errors import InvalidJob
-from app.redaction import REDACTED, placeholders_left, restore_amqp, restore_http
+from app.redaction import REDACTED, placeholders_left, restore_secrets
 from app.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.schedule import Schedule, ScheduleError, check_cron, zone
 
@@ -34,6 +34,10 @@ MAX_TIMEOUT = 300.0  # one attempt; Dramatiq's time limit of a message is 10 min
 MAX_MISFIRE_GRACE = 365 * 86400.0
 MAX_RUNS_LIMIT = 1_000_000_000
 STATUSES = ("RUNNING", "STOPPED")
+# Limits of a job's payload.
+MAX_PAYLOAD_BODY = 256 * 1024  # bytes of an HTTP or AMQP body
+MAX_HEADERS = 50
+MAX_HEADER_VALUE = 8192  # characters
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,9 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     if body.get("type") is not None:
         changes["type"] = _job_type(body["type"])
     if body.get("http") is not None:
-        changes.update(http_job=restore_http(_http_job(body["http"]), spec.http_job), amqp_job=None)
+        changes.update(http_job=_http_job(body["http"]), amqp_job=None)
     if body.get("amqp") is not None:
-        changes.update(amqp_job=restore_amqp(_amqp_job(body["amqp"]), spec.amqp_job), http_job=None)
+        changes.update(amqp_job=_amqp_job(body["amqp"]), http_job=None)
     if body.get("http") is not None and body.get("amqp") is not None:
         raise InvalidJob("job cannot have both HTTP and AMQP fields defined")
     if body.get("cron_schedule") is not None and body.get("execute_at") is not None:
@@ -152,6 +156,10 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         changes["tags"] = _tags(body["tags"])
     changes.update(_options(body))
     updated = replace(spec, schedule=schedule, **changes)
+    http_job, amqp_job = restore_secrets(
+        updated.http_job, updated.amqp_job, spec.http_job, spec.amqp_job
+    )
+    updated = replace(updated, http_job=http_job, amqp_job=amqp_job)
     # Only a newly given time must be in the future: a client sending the job back
     # as it read it, with its past execute_at, is not rescheduling it.
     moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
@@ -181,8 +189,9 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
     _check_window(schedule)
     left = placeholders_left(spec.http_job, spec.amqp_job)
     if left:
+        field_name = left[0].replace("http.", "http_job.", 1).replace("amqp.", "amqp_job.", 1)
         raise InvalidJob(
-            f"{left[0]} is the redaction placeholder {REDACTED!r}, but no secret is stored "
+            f"{field_name} is the redaction placeholder {REDACTED!r}, but no secret is stored "
             "to keep: send the real value"
         )
 
@@ -319,7 +328,15 @@ def _string_map(value: Any, name: str) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidJob(f"{name} must be an object of string values")
+    _bounded_headers(value, name)
     return value
+
+
+def _bounded_headers(headers: dict, name: str) -> None:
+    if len(headers) > MAX_HEADERS:
+        raise InvalidJob(f"{name}: at most {MAX_HEADERS} headers")
+    if any(len(str(value)) > MAX_HEADER_VALUE for value in headers.values()):
+        raise InvalidJob(f"{name}: a value has at most {MAX_HEADER_VALUE} characters")
 
 
 def _split(url: str, name: str):
@@ -364,14 +381,31 @@ def _http_job(value: Any) -> dict:
         for code in codes
     ):
         raise InvalidJob("valid_response_codes must be an array of HTTP status codes")
+    secret_headers = value.get("secret_headers") or []
+    if not isinstance(secret_headers, list) or not all(
+        isinstance(name, str) and _HEADER_NAME.match(name) for name in secret_headers
+    ):
+        raise InvalidJob("secret_headers must be an array of header names")
+    follow = value.get("follow_redirects", False)
+    if not isinstance(follow, bool):
+        raise InvalidJob("follow_redirects must be true or false")
+    body = _string(value.get("body"), "HTTP job body")
+    _bounded_body(body, "HTTP job body")
     return {
         "url": url,
         "method": method.upper(),
         "headers": headers,
-        "body": _string(value.get("body"), "HTTP job body"),
+        "secret_headers": secret_headers,
+        "body": body,
         "valid_response_codes": codes,
         "auth": _auth(value.get("auth")),
+        "follow_redirects": follow,
     }
+
+
+def _bounded_body(body: str | None, name: str) -> None:
+    if body is not None and len(body.encode()) > MAX_PAYLOAD_BODY:
+        raise InvalidJob(f"{name} is over {MAX_PAYLOAD_BODY} bytes")
 
 
 def _auth(value: Any) -> dict:
@@ -413,7 +447,9 @@ def _amqp_job(value: Any) -> dict:
     headers = value.get("headers") or {}
     if not isinstance(headers, dict):
         raise InvalidJob("AMQP job headers must be an object")
+    _bounded_headers(headers, "AMQP job headers")
     body = _string(value.get("body"), "AMQP job body") or ""
+    _bounded_body(body, "AMQP job body")
     encoding = value.get("body_encoding")
     if encoding not in (None, "base64"):
         raise InvalidJob("body_encoding must be null or base64")

@@ -6,8 +6,10 @@ from datetime import datetime
 from app.errors import InvalidJob, JobBusy, JobNotFound
 from app.jobspec import JobSpec, apply_update, parse_create, parse_status
 from app.models import Execution, Job
+from app.redaction import merge_secrets, split_secrets
 from app.retry import policy_from_json
 from app.schedule import Schedule, first_run
+from app.sealing import SealingError, SecretBox
 
 EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
 
@@ -23,12 +25,14 @@ def schedule_of(job: Job) -> Schedule:
     )
 
 
-def spec_of(job: Job) -> JobSpec:
+def spec_of(job: Job, box: SecretBox) -> JobSpec:
+    """The job's full definition, its secrets opened and back in place."""
+    http_job, amqp_job = merge_secrets(job.http_job, job.amqp_job, box.open(job.secrets))
     return JobSpec(
         type=job.type,
         schedule=schedule_of(job),
-        http_job=job.http_job,
-        amqp_job=job.amqp_job,
+        http_job=http_job,
+        amqp_job=amqp_job,
         tags=list(job.tags or []),
         misfire_grace=job.misfire_grace,
         retry_policy=policy_from_json(job.retry_policy) if job.retry_policy else None,
@@ -36,8 +40,14 @@ def spec_of(job: Job) -> JobSpec:
     )
 
 
-def _store(job: Job, spec: JobSpec) -> None:
-    """Copy a definition onto a row (the schedule's next run is the caller's)."""
+def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
+    """Copy a definition onto a row, its secrets sealed apart (the schedule's next
+    run is the caller's)."""
+    http_job, amqp_job, secrets = split_secrets(spec.http_job, spec.amqp_job)
+    try:
+        job.secrets = box.seal(secrets)
+    except SealingError as error:
+        raise InvalidJob(str(error)) from None
     job.type = spec.type
     job.execute_at = spec.schedule.execute_at
     job.cron_schedule = spec.schedule.cron
@@ -45,8 +55,8 @@ def _store(job: Job, spec: JobSpec) -> None:
     job.starts_at = spec.schedule.starts_at
     job.ends_at = spec.schedule.ends_at
     job.max_runs = spec.schedule.max_runs
-    job.http_job = spec.http_job
-    job.amqp_job = spec.amqp_job
+    job.http_job = http_job
+    job.amqp_job = amqp_job
     job.tags = spec.tags
     job.misfire_grace = spec.misfire_grace
     job.retry_policy = spec.retry_policy.as_json() if spec.retry_policy else None
@@ -60,10 +70,10 @@ def _first_run(schedule: Schedule, now: datetime, runs: int) -> datetime | None:
     return next_run
 
 
-def create_job(db, body, now: datetime) -> Job:
+def create_job(db, body, now: datetime, box: SecretBox) -> Job:
     spec = parse_create(body, now)
     job = Job(id=uuid.uuid4(), status="RUNNING", runs=0, created_at=now, updated_at=now)
-    _store(job, spec)
+    _store(job, spec, box)
     job.next_run = _first_run(spec.schedule, now, 0)
     with db.atomic():
         job.save(force_insert=True)
@@ -97,7 +107,7 @@ def _locked(job_id: uuid.UUID) -> Job:
     return job
 
 
-def update_job(db, job_id: uuid.UUID, body, now: datetime) -> Job:
+def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Job:
     """Apply a partial update; next_run follows a changed schedule at once.
 
     A run in flight is not disturbed: it finishes under the definition it
@@ -105,10 +115,10 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime) -> Job:
     """
     with db.atomic():
         job = _locked(job_id)
-        before = spec_of(job)
+        before = spec_of(job, box)
         spec = apply_update(before, body, now)
         status = parse_status(body["status"]) if body.get("status") is not None else None
-        _store(job, spec)
+        _store(job, spec, box)
         if spec.schedule != before.schedule:
             job.next_run = _first_run(spec.schedule, now, job.runs)
         if status is not None:
@@ -186,3 +196,34 @@ def get_execution(execution_id: int) -> Execution:
     if execution is None:
         raise JobNotFound(f"execution {execution_id} not found")
     return execution
+
+
+def reseal_all(db, box: SecretBox, batch: int = 500) -> tuple[int, int]:
+    """Re-seal every job's secrets with the newest key, and seal secrets still kept
+    in clear in a payload (jobs written before secrets were sealed).
+
+    (re-sealed, newly sealed). Each batch is its own short transaction.
+    """
+    resealed = sealed = 0
+    last = uuid.UUID(int=0)
+    while True:
+        with db.atomic():
+            rows = list(
+                Job.select().where(Job.id > last).order_by(Job.id).limit(batch).for_update(of=Job)
+            )
+            for job in rows:
+                http_job, amqp_job, clear = split_secrets(job.http_job, job.amqp_job)
+                if job.secrets is not None:
+                    opened = box.open(job.secrets)
+                    job.secrets = box.seal({**clear, **opened})
+                    resealed += 1
+                elif clear:
+                    job.secrets = box.seal(clear)
+                    sealed += 1
+                else:
+                    continue
+                job.http_job, job.amqp_job = http_job, amqp_job
+                job.save()
+        if len(rows) < batch:
+            return resealed, sealed
+        last = rows[-1].id

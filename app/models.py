@@ -7,6 +7,7 @@ Models are unbound; `bind_models(db)` attaches them to a process's database.
 from peewee import (
     BigAutoField,
     BigIntegerField,
+    BlobField,
     BooleanField,
     CharField,
     FloatField,
@@ -43,6 +44,7 @@ class Job(Model):
     misfire_grace = FloatField(null=True)  # seconds
     retry_policy = BinaryJSONField(null=True)
     timeout = FloatField(null=True)  # seconds
+    secrets = BlobField(null=True)  # sealed by app.sealing; payloads hold "***" in their place
 
     class Meta:
         table_name = "jobs"

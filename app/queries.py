@@ -38,7 +38,7 @@ LEASE = """
 UPDATE jobs
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
 WHERE id = %(job_id)s AND lock_token = %(token)s
-RETURNING type, http_job, amqp_job, retry_policy, timeout, misfire_grace
+RETURNING type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets
 """
 
 # Renew many claims in one round trip; returns the ids whose token still matched.

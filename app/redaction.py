@@ -1,26 +1,24 @@
-"""Secrets in job payloads: hidden when shown, kept when a client sends them back hidden.
+"""Secrets in job payloads: where they are, how they are hidden, kept and restored.
 
-A client that reads a job and sends its payload back in a PUT gets "***" where
-the secrets were; those placeholders mean "unchanged", never the new secret, and
-only where the stored secret belongs to the same user at the same host.
+A secret is an HTTP auth password or bearer token, the value of a sensitive
+header (Authorization, Proxy-Authorization, Cookie, X-Api-Key, and any header the
+job lists in `secret_headers`), or the password inside a target URL (HTTP or AMQP).
+Each has a path ("http.auth.password", "http.headers.cookie", "http.url",
+"amqp.connection"). `split_secrets` takes them out of the payloads, leaving "***"
+in their place: that is what the database stores in clear and the API shows, while
+the secrets themselves are sealed apart (app/sealing.py). `merge_secrets` puts
+them back for the worker.
+
+A client that reads a job and sends a payload back in a PUT sends "***" where the
+secrets were; a placeholder means "unchanged", and only where the stored secret
+belongs to the same target (host and user).
 """
 
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
 _AUTH_SECRETS = ("password", "bearer_token")
-
-
-def redact_http(http_job: dict) -> dict:
-    auth = dict(http_job.get("auth") or {"type": "none"})
-    for secret in _AUTH_SECRETS:
-        if auth.get(secret):
-            auth[secret] = REDACTED
-    return {**http_job, "auth": auth}
-
-
-def redact_amqp(amqp_job: dict) -> dict:
-    return {**amqp_job, "connection": redact_url(amqp_job["connection"])}
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
 
 def _userinfo(url: str) -> tuple[str, str | None, str]:
@@ -30,14 +28,20 @@ def _userinfo(url: str) -> tuple[str, str | None, str]:
     return user, (password if sep else None), hostport
 
 
-def _host(url: str) -> str:
-    """host[:port] of a URL, lowercased; a URL without a scheme is taken as https."""
-    return _userinfo(url if "://" in url else "https://" + url)[2].lower()
-
-
 def _with_password(url: str, password: str) -> str:
     user, _, hostport = _userinfo(url)
     return urlunsplit(urlsplit(url)._replace(netloc=f"{user}:{password}@{hostport}"))
+
+
+def _absolute(url: str) -> str:
+    """A URL without a scheme is called over HTTPS, as the reference does."""
+    return url if "://" in url else "https://" + url
+
+
+def _target(url: str) -> tuple[str, str]:
+    """(user, host[:port]) a URL's credentials belong to."""
+    user, _, hostport = _userinfo(_absolute(url))
+    return user, hostport.lower()
 
 
 def redact_url(url: str) -> str:
@@ -46,36 +50,147 @@ def redact_url(url: str) -> str:
     return _with_password(url, REDACTED)
 
 
-def restore_http(new: dict, old: dict | None) -> dict:
-    """`new` with each "***" secret replaced by the one stored in `old`, if `new`
-    still calls the same host as the same user."""
-    auth = dict(new["auth"])
-    old_auth = (old or {}).get("auth") or {}
-    same_target = old is not None and _host(new["url"]) == _host(old["url"])
-    if not same_target or auth.get("username") != old_auth.get("username"):
-        return new
-    for secret in _AUTH_SECRETS:
-        if auth.get(secret) == REDACTED and old_auth.get(secret):
-            auth[secret] = old_auth[secret]
-    return {**new, "auth": auth}
+def _secret_headers(http_job: dict) -> set[str]:
+    marked = {name.lower() for name in http_job.get("secret_headers") or []}
+    return SENSITIVE_HEADERS | marked
 
 
-def restore_amqp(new: dict, old: dict | None) -> dict:
-    """`new` with a "***" URL password replaced by the stored one of the same user and host."""
-    user, password, hostport = _userinfo(new["connection"])
-    if password != REDACTED or not old:
-        return new
-    old_user, old_password, old_hostport = _userinfo(old["connection"])
-    if old_password is None or (old_user, old_hostport) != (user, hostport):
-        return new
-    return {**new, "connection": _with_password(new["connection"], old_password)}
+def _http_paths(http_job: dict) -> dict[str, str]:
+    """Every secret path of an HTTP payload and its current value."""
+    found = {}
+    auth = http_job.get("auth") or {}
+    for name in _AUTH_SECRETS:
+        if auth.get(name):
+            found[f"http.auth.{name}"] = auth[name]
+    sensitive = _secret_headers(http_job)
+    for name, value in (http_job.get("headers") or {}).items():
+        if name.lower() in sensitive and value:
+            found[f"http.headers.{name.lower()}"] = value
+    password = _userinfo(_absolute(http_job["url"]))[1]
+    if password:
+        found["http.url"] = password
+    return found
+
+
+def _amqp_paths(amqp_job: dict) -> dict[str, str]:
+    password = _userinfo(amqp_job["connection"])[1]
+    return {"amqp.connection": password} if password else {}
+
+
+def _put_http(http_job: dict, values: dict[str, str]) -> dict:
+    """`http_job` with the secrets at the given paths set to the given values."""
+    http_job = dict(http_job)
+    auth = dict(http_job.get("auth") or {"type": "none"})
+    headers = dict(http_job.get("headers") or {})
+    for path, value in values.items():
+        kind, _, name = path.removeprefix("http.").partition(".")
+        if kind == "auth":
+            auth[name] = value
+        elif kind == "headers":
+            for header in headers:
+                if header.lower() == name:
+                    headers[header] = value
+        elif kind == "url":
+            http_job["url"] = _with_password(_absolute(http_job["url"]), value)
+    http_job["auth"] = auth
+    if "headers" in http_job or headers:
+        http_job["headers"] = headers
+    return http_job
+
+
+def _put_amqp(amqp_job: dict, values: dict[str, str]) -> dict:
+    if "amqp.connection" not in values:
+        return amqp_job
+    return {
+        **amqp_job,
+        "connection": _with_password(amqp_job["connection"], values["amqp.connection"]),
+    }
+
+
+def split_secrets(
+    http_job: dict | None, amqp_job: dict | None
+) -> tuple[dict | None, dict | None, dict[str, str]]:
+    """(http_job, amqp_job) with every secret replaced by "***", and the secrets by path.
+
+    Placeholders already in the payloads are not secrets and are left out.
+    """
+    secrets: dict[str, str] = {}
+    if http_job is not None:
+        found = {p: v for p, v in _http_paths(http_job).items() if v != REDACTED}
+        secrets.update(found)
+        http_job = _put_http(http_job, dict.fromkeys(found, REDACTED))
+    if amqp_job is not None:
+        found = {p: v for p, v in _amqp_paths(amqp_job).items() if v != REDACTED}
+        secrets.update(found)
+        amqp_job = _put_amqp(amqp_job, dict.fromkeys(found, REDACTED))
+    return http_job, amqp_job, secrets
+
+
+def merge_secrets(
+    http_job: dict | None, amqp_job: dict | None, secrets: dict[str, str]
+) -> tuple[dict | None, dict | None]:
+    """The payloads with the placeholders at `secrets`' paths filled in."""
+    if http_job is not None:
+        http_job = _put_http(http_job, {p: v for p, v in secrets.items() if p.startswith("http.")})
+    if amqp_job is not None:
+        amqp_job = _put_amqp(amqp_job, secrets)
+    return http_job, amqp_job
+
+
+def redact_http(http_job: dict) -> dict:
+    return split_secrets(http_job, None)[0]
+
+
+def redact_amqp(amqp_job: dict) -> dict:
+    return split_secrets(None, amqp_job)[1]
+
+
+def restore_secrets(
+    new_http: dict | None,
+    new_amqp: dict | None,
+    old_http: dict | None,
+    old_amqp: dict | None,
+) -> tuple[dict | None, dict | None]:
+    """New payloads with each "***" replaced by the stored secret at the same path,
+    where the new payload still addresses the same target (user and host)."""
+    kept: dict[str, str] = {}
+    if new_http is not None and old_http is not None:
+        same_user = (new_http.get("auth") or {}).get("username") == (
+            old_http.get("auth") or {}
+        ).get("username")
+        if same_user and _target(new_http["url"]) == _target(old_http["url"]):
+            kept.update(_http_paths(old_http))
+    if (
+        new_amqp is not None
+        and old_amqp is not None
+        and _target(new_amqp["connection"]) == _target(old_amqp["connection"])
+    ):
+        kept.update(_amqp_paths(old_amqp))
+    placeholders = {
+        path
+        for path, value in {
+            **(_http_paths(new_http) if new_http else {}),
+            **(_amqp_paths(new_amqp) if new_amqp else {}),
+        }.items()
+        if value == REDACTED
+    }
+    return merge_secrets(new_http, new_amqp, {p: kept[p] for p in placeholders if p in kept})
 
 
 def placeholders_left(http_job: dict | None, amqp_job: dict | None) -> list[str]:
-    """Fields still holding "***": a secret the client never gave us."""
-    left = []
-    auth = (http_job or {}).get("auth") or {}
-    left += [f"http_job.auth.{name}" for name in _AUTH_SECRETS if auth.get(name) == REDACTED]
-    if amqp_job and _userinfo(amqp_job["connection"])[1] == REDACTED:
-        left.append("amqp_job.connection password")
-    return left
+    """Paths still holding "***": secrets the client never gave us."""
+    found = {
+        **(_http_paths(http_job) if http_job else {}),
+        **(_amqp_paths(amqp_job) if amqp_job else {}),
+    }
+    return sorted(path for path, value in found.items() if value == REDACTED)
+
+
+def scrub(text: str | None, secrets: dict[str, str]) -> str | None:
+    """`text` with every secret value in it replaced by "***"."""
+    if not text:
+        return text
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if len(value) >= 3:
+            text = text.replace(value, REDACTED)
+    return text

@@ -8,6 +8,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+from app.sealing import generate_key
 from tests.e2e.stack import Stack, Target, free_port, handler_for
 from tests.services import database_copy, scheduler_environ
 
@@ -41,6 +42,7 @@ def stack(e2e_database, rabbit_vhost, tmp_path_factory):
         SCHEDULER_WORKER_PROCESSES="2",
         SCHEDULER_WORKER_THREADS="8",
         SCHEDULER_JOB_TIMEOUT="5s",
+        SCHEDULER_SECRET_KEY=generate_key(),
     )
     running = Stack(environ, tmp_path_factory.mktemp("logs"))
     running.start("web", "web")

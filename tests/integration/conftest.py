@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.models import Job
+from app.sealing import SecretBox, generate_key
 
 
 @pytest.fixture
@@ -32,3 +33,9 @@ def add_job(db):
         return job_id
 
     return add
+
+
+@pytest.fixture(scope="session")
+def secret_box():
+    """A box with a key of the session's own, for jobs that carry secrets."""
+    return SecretBox((generate_key(),))

@@ -156,8 +156,8 @@ def add_execution(db, job_id: str, start: datetime, status: str = "SUCCESSFUL", 
 
 
 @pytest.fixture
-def client(db):
-    return falcon.testing.TestClient(api.create_app(db))
+def client(db, secret_box):
+    return falcon.testing.TestClient(api.create_app(db, box=secret_box))
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 @pytest.fixture
-def client(db):
-    return falcon.testing.TestClient(api.create_app(db))
+def client(db, secret_box):
+    return falcon.testing.TestClient(api.create_app(db, box=secret_box))
 
 
 def recurring(cron: str = "*/5 * * * *", **overrides) -> dict:
