@@ -50,6 +50,13 @@ def run_dev(config: Config) -> int:
     from app.embedded import EmbeddedUnavailable, embedded_postgres
 
     data_dir = Path(config.dev_data_dir).resolve()
+    host = config.web_api_host[0] if "web-api-host" in config.given else DEV_LISTEN[0]
+    if not config.api_keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
+        print(
+            f"scheduler: dev without SCHEDULER_API_KEYS listens on loopback only, not {host}",
+            file=sys.stderr,
+        )
+        return 2
     with contextlib.ExitStack() as stack:
         database = None
         if "db-host" not in config.given:
@@ -59,20 +66,12 @@ def run_dev(config: Config) -> int:
                 print(f"scheduler: {error}", file=sys.stderr)
                 return 1
         config = dev_config(config, database, data_dir)
-        host = config.web_api_host[0]
-        if not config.api_keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
-            print(
-                f"scheduler: dev without SCHEDULER_API_KEYS listens on loopback only, not {host}",
-                file=sys.stderr,
-            )
-            return 2
         where = (
             data_dir / "pgdata"
             if database
             else "PostgreSQL at {}:{}/{}".format(*config.db_host, config.db_name)
         )
         return _serve(config, str(where))
-    return 0
 
 
 def _local_key(data_dir: Path) -> str:

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from app.config import OPTIONS
+from app.config import OPTIONS, load_config
 from tests.e2e.stack import SCHEDULER, free_port
 from tests.services import scheduler_environ
 
@@ -95,3 +95,22 @@ def test_web_and_tick_stop_cleanly_on_sigterm(database_name, rabbit_vhost):
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_dev_without_api_keys_refuses_to_listen_beyond_loopback(tmp_path):
+    result = run(
+        "dev",
+        "--web-api-host",
+        f"0.0.0.0:{free_port()}",
+        environ={"SCHEDULER_DEV_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "SCHEDULER_API_KEYS" in result.stderr and "loopback" in result.stderr
+    assert not (tmp_path / "pgdata").exists()  # refused before starting anything
+
+
+def test_keygen_prints_a_usable_secret_key():
+    result = run("keygen")
+    assert result.returncode == 0
+    key = result.stdout.strip()
+    assert load_config(environ={"SCHEDULER_SECRET_KEY": key}).secret_key == (key,)
