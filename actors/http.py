@@ -5,7 +5,6 @@ Every hop is resolved first and its address checked by the outbound guard
 checking the name, so DNS cannot answer differently between check and connect.
 """
 
-import base64
 import socket
 import threading
 import time
@@ -17,6 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt, utcnow
 from app.netguard import refusal
+from app.redaction import basic_credentials, basic_token, secret_header_names
 from app.retry import parse_retry_after, retryable_status
 from app.signing import signed_headers
 
@@ -101,11 +101,11 @@ class HttpExecutor:
         """One attempt; `timeout` (seconds) bounds connecting and each read."""
         headers = {**http_job.get("headers", {}), **delivery.headers()}
         auth = http_job.get("auth") or {}
-        if auth.get("type") == "basic":
-            token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        elif auth.get("type") == "bearer":
+        credentials = basic_credentials(http_job)
+        if auth.get("type") == "bearer":
             headers["Authorization"] = f"Bearer {auth['bearer_token']}"
+        elif credentials is not None:
+            headers["Authorization"] = f"Basic {basic_token(*credentials)}"
         body = http_job["body"].encode() if http_job.get("body") is not None else b""
         if self.outbound.signing_key:
             headers.update(
@@ -121,6 +121,7 @@ class HttpExecutor:
                 body if http_job.get("body") is not None else None,
                 timeout,
                 http_job.get("follow_redirects", False),
+                secret_header_names(http_job),
             )
         except TargetRefused as error:
             return AttemptResult(
@@ -132,8 +133,11 @@ class HttpExecutor:
             return AttemptResult(False, f"request failed: {type(error).__name__}: {error}")
         return self._result(response, http_job)
 
-    def _send(self, method, url, headers, body, timeout, follow) -> requests.Response:
-        """Send, following redirects (each hop guarded) only when the job asks."""
+    def _send(
+        self, method, url, headers, body, timeout, follow, secret_headers
+    ) -> requests.Response:
+        """Send, following redirects (each hop guarded) only when the job asks; a
+        redirect to another host drops the secret headers."""
         for _ in range(MAX_REDIRECTS + 1):
             pinned, name, host_header = _pin(url, self.outbound)
             request = requests.Request(
@@ -153,7 +157,7 @@ class HttpExecutor:
             next_url = urljoin(url, location)
             if urlsplit(next_url).hostname != urlsplit(url).hostname:
                 # Credentials were meant for the first host only.
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                headers = {k: v for k, v in headers.items() if k.lower() not in secret_headers}
             if response.status_code in (301, 302, 303) and method != "HEAD":
                 method, body = "GET", None
             url = next_url

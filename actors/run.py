@@ -16,7 +16,7 @@ from app import claims
 from app.claims import Claim, Definition, Outcome
 from app.config import Config
 from app.durations import format_duration
-from app.redaction import merge_secrets, scrub, split_secrets
+from app.redaction import basic_credentials, basic_token, merge_secrets, scrub, split_secrets
 from app.retry import policy_from_json, retry_delay
 from app.schedule import delivery_id, lag_exceeds
 from app.sealing import SealingError, SecretBox
@@ -106,8 +106,12 @@ class Runner:
         except SealingError as error:
             return AttemptResult(False, str(error), retryable=False)
         http_job, amqp_job = merge_secrets(definition.http_job, definition.amqp_job, opened)
-        # Every secret value, sealed or (in a job from before sealing) still in clear.
+        # Every secret value, sealed or (in a job from before sealing) still in clear,
+        # and the base64 form of basic credentials, which a target may echo.
         secrets = split_secrets(http_job, amqp_job)[2]
+        credentials = basic_credentials(http_job) if http_job else None
+        if credentials is not None:
+            secrets["http.auth.basic"] = basic_token(*credentials)
         payload = http_job if definition.type == "HTTP" else amqp_job
         timeout = definition.timeout or self.default_timeout
         try:

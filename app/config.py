@@ -19,8 +19,10 @@ from app.durations import format_duration, parse_duration
 from app.redaction import REDACTED, redact_url
 
 # Link-local (which holds the cloud metadata address 169.254.169.254), the AWS IPv6
-# metadata address, Alibaba's metadata address, and "this network".
-DEFAULT_DENY_NETWORKS = "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/8"
+# metadata address, Alibaba's metadata address, and "this network" / unspecified.
+DEFAULT_DENY_NETWORKS = (
+    "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,0.0.0.0/8,::/128"
+)
 
 
 class ConfigError(Exception):

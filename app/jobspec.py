@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from app.durations import format_duration, parse_duration
 from app.errors import InvalidJob
-from app.redaction import REDACTED, placeholders_left, restore_secrets
+from app.redaction import REDACTED, placeholders_left, redact_url, restore_secrets
 from app.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.schedule import Schedule, ScheduleError, check_cron, zone
 
@@ -362,7 +362,7 @@ def _http_job(value: Any) -> dict:
     parts = _split(url if "://" in url else "https://" + url, "HTTP job URL")
     if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
         raise InvalidJob(
-            f"HTTP job URL {url!r} must be an http(s) URL with a host and a valid port"
+            f"HTTP job URL {redact_url(url)!r} must be an http(s) URL with a host and a valid port"
         )
     method = _string(value.get("method"), "HTTP job method")
     if not method:

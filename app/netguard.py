@@ -7,12 +7,16 @@ use this are in actors/http.py.
 
 import ipaddress
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
 
 def refusal(address: str, allow: tuple, deny: tuple) -> str | None:
     """Why `address` may not be connected to, or None when it may."""
     ip = ipaddress.ip_address(address)
     if ip.version == 6 and ip.ipv4_mapped:  # ::ffff:169.254.169.254 is the same host
         ip = ip.ipv4_mapped
+    elif ip.version == 6 and ip in _NAT64:  # so is 64:ff9b::a9fe:a9fe behind NAT64
+        ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     for network in deny:
         if ip.version == network.version and ip in network:
             return f"{ip} is in the denied network {network}"

@@ -14,6 +14,7 @@ secrets were; a placeholder means "unchanged", and only where the stored secret
 belongs to the same target (host and user).
 """
 
+import base64
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "***"
@@ -38,16 +39,21 @@ def _absolute(url: str) -> str:
     return url if "://" in url else "https://" + url
 
 
-def _target(url: str) -> tuple[str, str]:
-    """(user, host[:port]) a URL's credentials belong to."""
-    user, _, hostport = _userinfo(_absolute(url))
-    return user, hostport.lower()
+def _target(url: str) -> tuple[str, str, str]:
+    """(scheme, user, host[:port]) a URL's credentials belong to: a secret kept for
+    https is not handed to plain http, another user or another host."""
+    absolute = _absolute(url)
+    user, _, hostport = _userinfo(absolute)
+    return urlsplit(absolute).scheme.lower(), user, hostport.lower()
 
 
 def redact_url(url: str) -> str:
-    if _userinfo(url)[1] is None:
-        return url
-    return _with_password(url, REDACTED)
+    try:
+        if _userinfo(url)[1] is None:
+            return url
+        return _with_password(url, REDACTED)
+    except ValueError:  # not parseable as a URL: show nothing of it
+        return REDACTED
 
 
 def _secret_headers(http_job: dict) -> set[str]:
@@ -64,7 +70,9 @@ def _http_paths(http_job: dict) -> dict[str, str]:
             found[f"http.auth.{name}"] = auth[name]
     sensitive = _secret_headers(http_job)
     for name, value in (http_job.get("headers") or {}).items():
-        if name.lower() in sensitive and value:
+        # A placeholder marks a secret even where the header is no longer listed as
+        # one, so that "***" is never sent or stored as a header's real value.
+        if value and (name.lower() in sensitive or value == REDACTED):
             found[f"http.headers.{name.lower()}"] = value
     password = _userinfo(_absolute(http_job["url"]))[1]
     if password:
@@ -194,3 +202,22 @@ def scrub(text: str | None, secrets: dict[str, str]) -> str | None:
         if len(value) >= 3:
             text = text.replace(value, REDACTED)
     return text
+
+
+def basic_credentials(http_job: dict) -> tuple[str, str] | None:
+    """(user, password) sent as HTTP basic auth: the job's basic auth, else those in its URL."""
+    auth = http_job.get("auth") or {}
+    if auth.get("type") == "basic":
+        return auth["username"], auth["password"]
+    user, password, _ = _userinfo(_absolute(http_job["url"]))
+    return (user, password) if password is not None else None
+
+
+def basic_token(user: str, password: str) -> str:
+    """The base64 form basic auth puts on the wire (and a target may echo back)."""
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def secret_header_names(http_job: dict) -> set[str]:
+    """Lowercase names of the headers whose values are secrets."""
+    return _secret_headers(http_job)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -32,7 +32,9 @@ class Target:
     """A local HTTP server recording every request. /status/<code> answers <code>;
     /fail/<n>/<key> fails n times per key, then answers 200; /retry-after/<s>/<key>
     answers 429 with Retry-After: <s> once per key, then 200; /sleep/<s>/... waits
-    <s> seconds before answering 200; anything else answers 200."""
+    <s> seconds before answering 200; /redirect/<code>?to=<url-encoded URL> answers
+    <code> with Location: <URL>; /echo/<code>/... answers <code> with the request's
+    headers and body as its body; anything else answers 200."""
 
     server: ThreadingHTTPServer
     hits: list[Hit] = field(default_factory=list)
@@ -57,10 +59,17 @@ def handler_for(target: Target):
                 target.hits.append(
                     Hit(self.path, self.command, dict(self.headers), body, time.time())
                 )
-                parts = urlsplit(self.path).path.strip("/").split("/")
-                status, headers = 200, {}
-                if parts[0] == "status":
+                url = urlsplit(self.path)
+                parts = url.path.strip("/").split("/")
+                status, headers, answer = 200, {}, b"answer!"
+                if parts[0] in ("status", "echo"):
                     status = int(parts[1])
+                if parts[0] == "echo":
+                    lines = [f"{name}: {value}" for name, value in self.headers.items()]
+                    answer = "\n".join(lines).encode() + b"\n\n" + body
+                elif parts[0] == "redirect":
+                    status = int(parts[1])
+                    headers["Location"] = parse_qs(url.query)["to"][0]
                 elif parts[0] in ("fail", "retry-after"):
                     key = parts[2]
                     allowed = int(parts[1]) if parts[0] == "fail" else 1
@@ -74,9 +83,9 @@ def handler_for(target: Target):
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "7")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"answer!")
+            self.wfile.write(answer)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

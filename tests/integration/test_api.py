@@ -12,6 +12,7 @@ import api
 from app.config import load_config
 from app.database import open_database
 from app.models import Execution, Job
+from app.redaction import merge_secrets
 from tests.services import scheduler_environ
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -138,6 +139,12 @@ def error_of(response, status: int) -> str:
 def stored(db, job_id: str) -> Job:
     with db.connection_context():
         return Job.get_by_id(uuid.UUID(job_id))
+
+
+def opened(db, box, job_id: str) -> tuple[dict | None, dict | None]:
+    """The stored (http_job, amqp_job) with their sealed secrets opened and put back."""
+    row = stored(db, job_id)
+    return merge_secrets(row.http_job, row.amqp_job, box.open(row.secrets))
 
 
 def add_execution(db, job_id: str, start: datetime, status: str = "SUCCESSFUL", **fields):
@@ -427,7 +434,7 @@ def test_an_http_payload_with_type_http_turns_an_amqp_job_into_an_http_job(clien
 
 @pytest.mark.parametrize(("auth", "secret_field", "secret"), HTTP_SECRETS, ids=["basic", "bearer"])
 def test_sending_back_a_redacted_http_secret_keeps_the_stored_one(
-    client, db, auth, secret_field, secret
+    client, db, secret_box, auth, secret_field, secret
 ):
     created = create(client, http_job(http_job=http_payload(auth=auth)))
     shown = get(client, created["id"])["http_job"]
@@ -441,11 +448,13 @@ def test_sending_back_a_redacted_http_secret_keeps_the_stored_one(
     assert response.json["http_job"]["auth"][secret_field] == "***"
     assert secret not in response.text
     row = stored(db, created["id"])
-    assert row.http_job["url"] == "http://example.com/edited"
-    assert row.http_job["auth"][secret_field] == secret
+    assert row.http_job["auth"][secret_field] == "***"
+    http, _ = opened(db, secret_box, created["id"])
+    assert http["url"] == "http://example.com/edited"
+    assert http["auth"][secret_field] == secret
 
 
-def test_a_new_http_secret_replaces_the_stored_one(client, db):
+def test_a_new_http_secret_replaces_the_stored_one(client, db, secret_box):
     auth = {"type": "basic", "username": "alice", "password": BASIC_PASSWORD}
     created = create(client, http_job(http_job=http_payload(auth=auth)))
 
@@ -456,10 +465,11 @@ def test_a_new_http_secret_replaces_the_stored_one(client, db):
 
     assert response.status_code == 200, response.text
     assert response.json["http_job"]["auth"]["password"] == "***"
-    assert stored(db, created["id"]).http_job["auth"]["password"] == "a-new-password"
+    http, _ = opened(db, secret_box, created["id"])
+    assert http["auth"]["password"] == "a-new-password"
 
 
-def test_sending_back_the_redacted_amqp_url_keeps_the_stored_password(client, db):
+def test_sending_back_the_redacted_amqp_url_keeps_the_stored_password(client, db, secret_box):
     created = create(client, amqp_job())
     shown = get(client, created["id"])["amqp_job"]
     assert shown["connection"] == AMQP_URL_SHOWN
@@ -471,22 +481,28 @@ def test_sending_back_the_redacted_amqp_url_keeps_the_stored_password(client, db
     assert response.json["amqp_job"]["connection"] == AMQP_URL_SHOWN
     assert response.json["amqp_job"]["exchange"] == "other-exchange"
     assert AMQP_PASSWORD not in response.text
-    row = stored(db, created["id"])
-    assert row.amqp_job["connection"] == AMQP_URL
-    assert row.amqp_job["exchange"] == "other-exchange"
+    assert stored(db, created["id"]).amqp_job["connection"] == AMQP_URL_SHOWN
+    _, amqp = opened(db, secret_box, created["id"])
+    assert amqp["connection"] == AMQP_URL
+    assert amqp["exchange"] == "other-exchange"
 
 
-def test_a_redacted_amqp_password_sent_for_another_host_does_not_get_the_stored_one(client, db):
+def test_a_redacted_amqp_password_sent_for_another_host_does_not_get_the_stored_one(
+    client, db, secret_box
+):
     created = create(client, amqp_job())
     elsewhere = amqp_payload(connection="amqp://user:***@elsewhere.example:5672/vhost")
 
     response = client.simulate_put(f"/v1/jobs/{created['id']}", json={"amqp": elsewhere})
 
     assert "***" in error_of(response, 400)
-    assert stored(db, created["id"]).amqp_job["connection"] == AMQP_URL
+    _, amqp = opened(db, secret_box, created["id"])
+    assert amqp["connection"] == AMQP_URL
 
 
-def test_a_redacted_http_secret_sent_for_another_host_does_not_get_the_stored_one(client, db):
+def test_a_redacted_http_secret_sent_for_another_host_does_not_get_the_stored_one(
+    client, db, secret_box
+):
     auth = {"type": "basic", "username": "alice", "password": BASIC_PASSWORD}
     created = create(client, http_job(http_job=http_payload(auth=auth)))
     shown = get(client, created["id"])["http_job"]
@@ -495,9 +511,9 @@ def test_a_redacted_http_secret_sent_for_another_host_does_not_get_the_stored_on
     response = client.simulate_put(f"/v1/jobs/{created['id']}", json={"http": shown})
 
     assert "***" in error_of(response, 400)
-    row = stored(db, created["id"])
-    assert row.http_job["url"] == "http://example.com/hook"
-    assert row.http_job["auth"]["password"] == BASIC_PASSWORD
+    http, _ = opened(db, secret_box, created["id"])
+    assert http["url"] == "http://example.com/hook"
+    assert http["auth"]["password"] == BASIC_PASSWORD
 
 
 @pytest.mark.parametrize(
