@@ -81,11 +81,9 @@ class Runner:
         if not result.success:
             policy = policy_from_json(definition.retry_policy)
             wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
-            if wait is not None:
-                # Keep the claim through the wait, so no other tick claims the job meanwhile.
-                if claims.lease(self.db, claim, wait + self.lock_seconds) is None:
-                    log.info("claim lost while failing; not retrying", extra=ids)
-                    return
+            # Keep the claim through the wait, so no other tick claims the job meanwhile.
+            # A claim already lost is not retried; the attempt made is still recorded.
+            if wait is not None and claims.lease(self.db, claim, wait + self.lock_seconds):
                 log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
                 raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
         outcome = Outcome(
