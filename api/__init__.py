@@ -14,6 +14,7 @@ from api.jobs import (
     JobStatusResource,
     PreviewResource,
 )
+from api.openapi import OpenApiResource
 from app.models import bind_models
 from app.sealing import SecretBox
 
@@ -61,4 +62,5 @@ def create_app(
     app.add_route("/v1/executions/{execution_id_text}", ExecutionResource())
     app.add_route("/v1/schedules/preview", PreviewResource(max_body_bytes))
     app.add_route("/health", HealthResource(db))
+    app.add_route("/openapi.json", OpenApiResource())
     return app

@@ -8,8 +8,9 @@ import hmac
 
 import falcon
 
-# Liveness must answer a load balancer that holds no key.
-OPEN_PATHS = frozenset({"/health"})
+# Liveness must answer a load balancer that holds no key; the API's description
+# holds nothing secret.
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})
 
 
 class RequireApiKey:

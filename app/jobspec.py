@@ -20,6 +20,7 @@ from app.errors import InvalidJob
 from app.redaction import REDACTED, placeholders_left, redact_url, restore_secrets
 from app.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.schedule import Schedule, ScheduleError, check_cron, zone
+from app.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
 
 JOB_TYPES = ("HTTP", "AMQP")
 AUTH_TYPES = ("none", "basic", "bearer")
@@ -71,6 +72,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
         **_options(body),
     )
     _check(spec, now, execute_at_changed=True)
+    enforce(JOB_CREATE, body)
     return spec
 
 
@@ -91,7 +93,9 @@ def parse_preview(body: Any) -> tuple[Schedule, int]:
     )
     _check_window(schedule)
     count = body.get("count")
-    return schedule, 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
+    count = 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
+    enforce(PREVIEW, body)
+    return schedule, count
 
 
 def parse_status(value: Any) -> str:
@@ -164,6 +168,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     # as it read it, with its past execute_at, is not rescheduling it.
     moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
     _check(updated, now, execute_at_changed=moved)
+    enforce(JOB_UPDATE, body)
     return updated
 
 

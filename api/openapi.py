@@ -1,0 +1,183 @@
+"""GET /openapi.json: the API described from the schemas that validate it (app/schemas.py)."""
+
+from app import schemas
+from app.jobspec import JOB_TYPES, STATUSES
+from app.jobstore import EXECUTION_STATUSES
+
+_JSON = "application/json"
+
+
+def _body(schema: dict, description: str, links: dict | None = None) -> dict:
+    answer = {"description": description, "content": {_JSON: {"schema": schema}}}
+    if links:
+        answer["links"] = links
+    return answer
+
+
+_ERROR = _body(schemas.ERROR, "error")
+# Any operation may answer these, each with the JSON error body.
+_ERRORS = {"400": _ERROR, "401": _ERROR, "413": _ERROR, "503": _ERROR}
+
+_JOB_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+_EXECUTION_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+# Operations on one job; a created job links to each, so clients (and the fuzzer)
+# can follow from POST /v1/jobs to a real id.
+_JOB_OPERATIONS = (
+    "getJob",
+    "updateJob",
+    "deleteJob",
+    "pauseJob",
+    "resumeJob",
+    "runJob",
+    "listExecutions",
+)
+_JOB_LINKS = {
+    name: {"operationId": name, "parameters": {"id": "$response.body#/id"}}
+    for name in _JOB_OPERATIONS
+}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+_PAGE = [
+    _query("limit", {"type": "integer", "minimum": 0, "maximum": 1000}, "page size (default 10)"),
+    _query("offset", {"type": "integer", "minimum": 0}, "items to skip"),
+]
+
+
+def _operation(
+    operation_id: str, summary: str, responses: dict, *, parameters=(), body=None, target=None
+) -> dict:
+    """An operation; `target` is the path parameter of the job or execution it acts on."""
+    operation = {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": [*([target] if target else []), *parameters],
+        "responses": {**responses, **_ERRORS, **({"404": _ERROR} if target else {})},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": body}}}
+    return operation
+
+
+def document() -> dict:
+    job = _body(schemas.JOB, "the job")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Scheduler", "version": "1"},
+        "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/v1/jobs": {
+                "post": _operation(
+                    "createJob",
+                    "Create a job",
+                    {"201": _body(schemas.JOB, "created", _JOB_LINKS)},
+                    body=schemas.JOB_CREATE,
+                ),
+                "get": _operation(
+                    "listJobs",
+                    "List jobs, oldest first",
+                    {"200": _body(schemas.JOBS, "jobs")},
+                    parameters=[
+                        *_PAGE,
+                        {
+                            **_query("tags", {"type": "array", "items": schemas.STRING}, "all of"),
+                            "style": "form",
+                            "explode": True,
+                        },
+                        _query("status", {"enum": list(STATUSES)}, "only this status"),
+                        _query("type", {"enum": list(JOB_TYPES)}, "only this type"),
+                    ],
+                ),
+            },
+            "/v1/jobs/{id}": {
+                "get": _operation("getJob", "A job", {"200": job}, target=_JOB_ID),
+                "put": _operation(
+                    "updateJob",
+                    "Update a job partially",
+                    {"200": job},
+                    body=schemas.JOB_UPDATE,
+                    target=_JOB_ID,
+                ),
+                "delete": _operation(
+                    "deleteJob",
+                    "Delete a job and its executions",
+                    {"204": {"description": "deleted"}},
+                    target=_JOB_ID,
+                ),
+            },
+            "/v1/jobs/{id}/pause": {
+                "post": _operation("pauseJob", "Pause a job", {"200": job}, target=_JOB_ID)
+            },
+            "/v1/jobs/{id}/resume": {
+                "post": _operation("resumeJob", "Resume a job", {"200": job}, target=_JOB_ID)
+            },
+            "/v1/jobs/{id}/run": {
+                "post": _operation(
+                    "runJob",
+                    "Run a job now, outside its schedule",
+                    {"202": job, "409": _body(schemas.ERROR, "the job is executing")},
+                    target=_JOB_ID,
+                )
+            },
+            "/v1/jobs/{id}/executions": {
+                "get": _operation(
+                    "listExecutions",
+                    "A job's executions, newest first",
+                    {"200": _body(schemas.EXECUTIONS, "executions")},
+                    parameters=[
+                        *_PAGE,
+                        _query("failedOnly", {"type": "boolean"}, "only FAILED ones"),
+                        _query("status", {"enum": list(EXECUTION_STATUSES)}, "only this status"),
+                        _query("from", schemas.TIMESTAMP, "started at or after"),
+                        _query("to", schemas.TIMESTAMP, "started before"),
+                    ],
+                    target=_JOB_ID,
+                )
+            },
+            "/v1/executions/{id}": {
+                "get": _operation(
+                    "getExecution",
+                    "An execution",
+                    {"200": _body(schemas.EXECUTION, "execution")},
+                    target=_EXECUTION_ID,
+                )
+            },
+            "/v1/schedules/preview": {
+                "post": _operation(
+                    "previewSchedule",
+                    "The next fire times of a schedule; nothing is stored",
+                    {"200": _body(schemas.NEXT_RUNS, "fire times in the schedule's zone")},
+                    body=schemas.PREVIEW,
+                )
+            },
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness: 200 when the database answers",
+                    "security": [],
+                    "responses": {
+                        "200": _body(schemas.HEALTH, "healthy"),
+                        "503": _body(schemas.HEALTH, "the database does not answer"),
+                    },
+                }
+            },
+        },
+    }
+
+
+class OpenApiResource:
+    def __init__(self):
+        self.document = document()
+
+    def on_get(self, req, resp):
+        resp.media = self.document

@@ -1,0 +1,223 @@
+"""JSON Schemas of what the API accepts and answers.
+
+The request schemas are enforced: once app/jobspec.py has validated a body (with
+the reference's messages), the body must also satisfy its schema here, so what
+the API accepts never exceeds what /openapi.json documents. The same dicts are
+published in /openapi.json (api/openapi.py), and the fuzzing test checks every
+answer against the response schemas.
+"""
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from app.errors import InvalidJob
+
+
+def _nullable(schema: dict) -> dict:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING = {"type": "string"}
+TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}
+DURATION = {"type": "string", "description": "Go-style duration: 500ms, 10s, 1m, 1h30m, 30d"}
+STRING_MAP = {"type": "object", "additionalProperties": STRING}
+
+AUTH = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": ["none", "basic", "bearer"]},
+        "username": _nullable(STRING),
+        "password": _nullable(STRING),
+        "bearer_token": _nullable(STRING),
+    },
+}
+
+HTTP_JOB = {
+    "type": "object",
+    "properties": {
+        "url": STRING,
+        "method": STRING,
+        "headers": _nullable(STRING_MAP),
+        "secret_headers": _nullable({"type": "array", "items": STRING}),
+        "body": _nullable(STRING),
+        "valid_response_codes": _nullable({"type": "array", "items": {"type": "integer"}}),
+        "auth": _nullable(AUTH),
+        "follow_redirects": {"type": "boolean"},
+    },
+}
+
+AMQP_JOB = {
+    "type": "object",
+    "properties": {
+        "connection": STRING,
+        "exchange": STRING,
+        "routing_key": STRING,
+        "headers": _nullable({"type": "object"}),
+        "body": _nullable(STRING),
+        "body_encoding": {"enum": [None, "base64"]},
+        "content_type": _nullable(STRING),
+    },
+}
+
+RETRY_POLICY = {
+    "type": "object",
+    "properties": {
+        "max_attempts": _nullable({"type": "integer", "minimum": 1, "maximum": 20}),
+        "min_backoff": _nullable(DURATION),
+        "max_backoff": _nullable(DURATION),
+    },
+}
+
+_SCHEDULE_FIELDS = {
+    "cron_schedule": _nullable(STRING),
+    "execute_at": _nullable(TIMESTAMP),
+    "timezone": _nullable(STRING),
+    "starts_at": _nullable(TIMESTAMP),
+    "ends_at": _nullable(TIMESTAMP),
+    "max_runs": _nullable({"type": "integer", "minimum": 1}),
+    "misfire_grace": _nullable(DURATION),
+    "retry_policy": _nullable(RETRY_POLICY),
+    "timeout": _nullable(DURATION),
+    "tags": _nullable({"type": "array", "items": STRING, "maxItems": 32}),
+}
+
+JOB_CREATE = {
+    "type": "object",
+    "examples": [
+        {
+            "type": "HTTP",
+            "cron_schedule": "*/5 * * * *",
+            "timezone": "Europe/Berlin",
+            "tags": ["billing"],
+            "http_job": {"url": "https://example.com/hook", "method": "POST", "body": "{}"},
+        }
+    ],
+    "properties": {
+        "type": {"enum": ["HTTP", "AMQP"]},
+        "http_job": _nullable(HTTP_JOB),
+        "amqp_job": _nullable(AMQP_JOB),
+        **_SCHEDULE_FIELDS,
+    },
+}
+
+JOB_UPDATE = {
+    "type": "object",
+    "examples": [{"tags": ["billing", "eu"]}, {"cron_schedule": "0 * * * *"}],
+    "properties": {
+        "type": _nullable({"enum": ["HTTP", "AMQP"]}),
+        "http": _nullable(HTTP_JOB),
+        "amqp": _nullable(AMQP_JOB),
+        "status": _nullable({"enum": ["RUNNING", "STOPPED"]}),
+        **_SCHEDULE_FIELDS,
+    },
+}
+
+PREVIEW = {
+    "type": "object",
+    "examples": [{"cron_schedule": "30 2 * * *", "timezone": "America/New_York", "count": 3}],
+    "properties": {
+        "cron_schedule": STRING,
+        "timezone": _nullable(STRING),
+        "count": _nullable({"type": "integer", "minimum": 1, "maximum": 100}),
+        "starts_at": _nullable(TIMESTAMP),
+        "ends_at": _nullable(TIMESTAMP),
+    },
+    "required": ["cron_schedule"],
+}
+
+# Answers.
+
+JOB = {
+    "type": "object",
+    "required": [
+        "id",
+        "type",
+        "status",
+        "execute_at",
+        "cron_schedule",
+        "tags",
+        "next_run",
+        "created_at",
+        "updated_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "type": {"enum": ["HTTP", "AMQP"]},
+        "status": {"enum": ["RUNNING", "STOPPED"]},
+        "execute_at": _nullable(TIMESTAMP),
+        "cron_schedule": _nullable(STRING),
+        "timezone": STRING,
+        "starts_at": _nullable(TIMESTAMP),
+        "ends_at": _nullable(TIMESTAMP),
+        "max_runs": _nullable({"type": "integer"}),
+        "runs": {"type": "integer"},
+        "misfire_grace": _nullable(DURATION),
+        "retry_policy": {
+            "type": "object",
+            "properties": {
+                "max_attempts": {"type": "integer"},
+                "min_backoff": DURATION,
+                "max_backoff": DURATION,
+            },
+        },
+        "timeout": _nullable(DURATION),
+        "tags": {"type": "array", "items": STRING},
+        "next_run": _nullable(TIMESTAMP),
+        "next_runs": {"type": "array", "items": TIMESTAMP},
+        "run_requested_at": _nullable(TIMESTAMP),
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "http_job": HTTP_JOB,
+        "amqp_job": AMQP_JOB,
+    },
+}
+
+EXECUTION = {
+    "type": "object",
+    "required": ["id", "job_id", "start_time", "end_time", "success", "error_message"],
+    "properties": {
+        "id": {"type": "integer"},
+        "job_id": {"type": "string", "format": "uuid"},
+        "delivery_id": {"type": "string", "format": "uuid"},
+        "scheduled_for": TIMESTAMP,
+        "manual": {"type": "boolean"},
+        "start_time": TIMESTAMP,
+        "end_time": TIMESTAMP,
+        "success": {"type": "boolean"},
+        "status": {"enum": ["SUCCESSFUL", "FAILED", "SKIPPED"]},
+        "attempts": {"type": "integer"},
+        "error_message": _nullable(STRING),
+        "status_code": _nullable({"type": "integer"}),
+        "response_excerpt": _nullable(STRING),
+        "lag_ms": _nullable({"type": "integer"}),
+        "duration_ms": _nullable({"type": "integer"}),
+    },
+}
+
+EXECUTIONS = {
+    "type": "object",
+    "required": ["executions"],
+    "properties": {"executions": {"type": "array", "items": EXECUTION}},
+}
+JOBS = {"type": "array", "items": JOB}
+NEXT_RUNS = {
+    "type": "object",
+    "required": ["next_runs"],
+    "properties": {"next_runs": {"type": "array", "items": TIMESTAMP}},
+}
+HEALTH = {"type": "object", "properties": {"status": STRING, "database": STRING}}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": STRING}}
+
+_VALIDATORS: dict[int, Draft202012Validator] = {}
+
+
+def enforce(schema: dict, body: Any) -> None:
+    """Raise InvalidJob if `body` does not satisfy `schema`."""
+    validator = _VALIDATORS.setdefault(id(schema), Draft202012Validator(schema))
+    # best_match looks inside anyOf (every nullable field is one) for the real reason.
+    error = best_match(validator.iter_errors(body))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "body"
+        raise InvalidJob(f"{where}: {error.message}")

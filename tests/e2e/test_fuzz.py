@@ -1,0 +1,70 @@
+"""Schemathesis against a live `scheduler web`, from its own /openapi.json, with an API key.
+
+A bounded run (FUZZ_EXAMPLES per operation, default 10) keeps CI fast; the longer
+run is the documented command in the README (Security).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from app.sealing import generate_key
+from tests.e2e.stack import Stack, free_port
+from tests.services import scheduler_environ
+
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    )
+)
+SCHEMATHESIS = str(Path(sys.executable).parent / "st")
+
+
+def test_fuzzing_the_api_finds_no_server_error_and_no_answer_outside_its_schema(
+    database_name, tmp_path
+):
+    key = "fuzz-" + generate_key()[:12]
+    stack = Stack(
+        scheduler_environ(
+            SCHEDULER_DB_NAME=database_name,
+            SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
+            SCHEDULER_API_KEYS=key,
+            SCHEDULER_SECRET_KEY=generate_key(),
+        ),
+        tmp_path,
+    )
+    stack.start("web", "web")
+    try:
+        stack.wait_healthy()
+        spec = requests.get(f"{stack.api}/openapi.json", timeout=5).json()
+        assert {"/v1/jobs", "/v1/jobs/{id}", "/v1/schedules/preview"} <= set(spec["paths"])
+        result = subprocess.run(
+            [
+                SCHEMATHESIS,
+                "run",
+                f"{stack.api}/openapi.json",
+                "--header",
+                f"Authorization: Bearer {key}",
+                "--max-examples",
+                os.environ.get("FUZZ_EXAMPLES", "10"),
+                "--checks",
+                CHECKS,
+                "--generation-deterministic",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
+        summary = result.stdout[-3000:]
+        assert result.returncode == 0, summary
+        assert "passed" in summary and "failed" not in summary.split("Test cases:")[-1], summary
+    finally:
+        stack.stop()
+    assert "Traceback" not in stack.log_tail("web", lines=10_000)
