@@ -649,3 +649,14 @@ def test_rotate_secrets_reseals_every_job_with_the_new_key(secure_stack):
     # Every sealed row now opens with the new key alone.
     for (sealed,) in query(secure_stack, "SELECT secrets FROM jobs WHERE secrets IS NOT NULL"):
         new_only.open(sealed)
+
+
+def test_limits_hold_on_the_live_api(secure_stack, target):
+    body = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+    too_big = call(secure_stack, "POST", "/v1/jobs", data=body)
+    assert too_big.status_code == 413 and "error" in too_big.json()
+    job = http_job(f"{target.url}/limits", body="x" * (256 * 1024 + 1))
+    refused = call(secure_stack, "POST", "/v1/jobs", json=job)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "HTTP job body is over 262144 bytes"
+    assert call(secure_stack, "GET", "/v1/jobs", params={"limit": 1001}).status_code == 400
