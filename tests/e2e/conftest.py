@@ -2,15 +2,13 @@
 processes), over this session's PostgreSQL database and RabbitMQ vhost, calling a
 real HTTP target that records what it receives."""
 
-import sys
 import threading
 from http.server import ThreadingHTTPServer
 
 import pytest
 
-from app.sealing import generate_key
-from tests.e2e.stack import Stack, Target, free_port, handler_for
-from tests.services import database_copy, scheduler_environ
+from tests.e2e.stack import Target, handler_for, running_stack, stack_environ
+from tests.services import database_copy
 
 
 @pytest.fixture(scope="module")
@@ -33,26 +31,6 @@ def e2e_database(template_database):
 
 @pytest.fixture(scope="module")
 def stack(e2e_database, rabbit_vhost, tmp_path_factory):
-    environ = scheduler_environ(
-        SCHEDULER_DB_NAME=e2e_database,
-        SCHEDULER_BROKER_URL=rabbit_vhost,
-        SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
-        SCHEDULER_SCHEDULER_INTERVAL="100ms",
-        SCHEDULER_SCHEDULER_MAX_JOB_LOCK_TIME="10s",
-        SCHEDULER_WORKER_PROCESSES="2",
-        SCHEDULER_WORKER_THREADS="8",
-        SCHEDULER_JOB_TIMEOUT="5s",
-        SCHEDULER_SECRET_KEY=generate_key(),
-    )
-    running = Stack(environ, tmp_path_factory.mktemp("logs"))
-    running.start("web", "web")
-    running.start("tick-a", "tick", "--scheduler-id", "tick-a")
-    running.start("tick-b", "tick", "--scheduler-id", "tick-b")
-    running.start("worker", "worker")
-    try:
-        running.wait_healthy()
+    environ = stack_environ(e2e_database, rabbit_vhost)
+    with running_stack(environ, tmp_path_factory.mktemp("logs")) as running:
         yield running
-    finally:
-        codes = running.stop()
-        for name in running.processes:
-            sys.stderr.write(f"--- {name} (exit {codes[name]})\n{running.log_tail(name)}\n")

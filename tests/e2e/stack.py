@@ -1,5 +1,6 @@
 """Helpers of the end-to-end tests: a recording HTTP target and the process stack."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +15,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from app.sealing import generate_key
+from tests.services import scheduler_environ
 
 SCHEDULER = str(Path(sys.executable).parent / "scheduler")
 
@@ -170,3 +174,37 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.1):
 def header(hit: Hit, name: str) -> str | None:
     lowered = {key.lower(): value for key, value in hit.headers.items()}
     return lowered.get(name.lower())
+
+
+def stack_environ(database: str, broker_url: str, **extra: str) -> dict[str, str]:
+    """SCHEDULER_* settings of a test stack: fast ticks, short locks and timeouts."""
+    defaults = {
+        "SCHEDULER_DB_NAME": database,
+        "SCHEDULER_BROKER_URL": broker_url,
+        "SCHEDULER_WEB_API_HOST": f"127.0.0.1:{free_port()}",
+        "SCHEDULER_SCHEDULER_INTERVAL": "100ms",
+        "SCHEDULER_SCHEDULER_MAX_JOB_LOCK_TIME": "10s",
+        "SCHEDULER_WORKER_PROCESSES": "2",
+        "SCHEDULER_WORKER_THREADS": "8",
+        "SCHEDULER_JOB_TIMEOUT": "5s",
+        "SCHEDULER_SECRET_KEY": generate_key(),
+    }
+    return scheduler_environ(**{**defaults, **extra})
+
+
+@contextlib.contextmanager
+def running_stack(environ: dict, logs: Path, ticks=("tick-a", "tick-b"), worker_args=()):
+    """web, the given ticks and a worker, until the block ends; their logs are
+    printed when they stop, for a failing test to show."""
+    running = Stack(environ, logs)
+    running.start("web", "web")
+    for tick in ticks:
+        running.start(tick, "tick", "--scheduler-id", tick)
+    running.start("worker", "worker", *worker_args)
+    try:
+        running.wait_healthy()
+        yield running
+    finally:
+        codes = running.stop()
+        for name in running.processes:
+            sys.stderr.write(f"--- {name} (exit {codes[name]})\n{running.log_tail(name)}\n")

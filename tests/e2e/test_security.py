@@ -11,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,8 @@ import pytest
 import requests
 
 from app.sealing import SealingError, SecretBox, generate_key
-from tests.e2e.stack import SCHEDULER, Stack, free_port, header, wait_for
-from tests.services import RABBIT_HOST, RUN, admin_connection, database_copy, scheduler_environ
+from tests.e2e.stack import SCHEDULER, header, running_stack, stack_environ, wait_for
+from tests.services import RABBIT_HOST, RUN, admin_connection, database_copy
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -107,12 +106,6 @@ def query(stack, sql: str, *params) -> list[tuple]:
         connection.close()
 
 
-def report(running: Stack) -> None:
-    codes = running.stop()
-    for name in running.processes:
-        sys.stderr.write(f"--- {name} (exit {codes[name]})\n{running.log_tail(name)}\n")
-
-
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
@@ -122,29 +115,16 @@ def rabbitmqctl(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def secure_stack(e2e_database, rabbit_vhost, tmp_path_factory):
-    environ = scheduler_environ(
-        SCHEDULER_DB_NAME=e2e_database,
-        SCHEDULER_BROKER_URL=rabbit_vhost,
-        SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
-        SCHEDULER_SCHEDULER_INTERVAL="100ms",
-        SCHEDULER_SCHEDULER_MAX_JOB_LOCK_TIME="10s",
-        SCHEDULER_WORKER_PROCESSES="2",
+    environ = stack_environ(
+        e2e_database,
+        rabbit_vhost,
         SCHEDULER_WORKER_THREADS="4",
-        SCHEDULER_JOB_TIMEOUT="5s",
         SCHEDULER_API_KEYS=",".join(API_KEYS),
         SCHEDULER_SIGNING_KEY=SIGNING_KEY,
         SCHEDULER_SECRET_KEY=SECRET_KEY,
     )
-    running = Stack(environ, tmp_path_factory.mktemp("secure-logs"))
-    running.start("web", "web")
-    running.start("tick-a", "tick", "--scheduler-id", "tick-a")
-    running.start("tick-b", "tick", "--scheduler-id", "tick-b")
-    running.start("worker", "worker")
-    try:
-        running.wait_healthy()
+    with running_stack(environ, tmp_path_factory.mktemp("secure-logs")) as running:
         yield running
-    finally:
-        report(running)
 
 
 @pytest.fixture
@@ -156,24 +136,17 @@ def allow_list_stack(template_database, rabbit_vhost, tmp_path_factory):
     try:
         rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
         with database_copy(template_database) as database:
-            environ = scheduler_environ(
-                SCHEDULER_DB_NAME=database,
-                SCHEDULER_BROKER_URL=f"amqp://guest:guest@{RABBIT_HOST}/{vhost}",
-                SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
-                SCHEDULER_SCHEDULER_INTERVAL="100ms",
+            environ = stack_environ(
+                database,
+                f"amqp://guest:guest@{RABBIT_HOST}/{vhost}",
                 SCHEDULER_WORKER_THREADS="2",
-                SCHEDULER_JOB_TIMEOUT="5s",
                 SCHEDULER_HTTP_ALLOW_NETWORKS="10.0.0.0/8",
             )
-            running = Stack(environ, tmp_path_factory.mktemp("allow-logs"))
-            running.start("web", "web")
-            running.start("tick", "tick", "--scheduler-id", "allow-tick")
-            running.start("worker", "worker", "--worker-processes", "1")
-            try:
-                running.wait_healthy()
+            logs = tmp_path_factory.mktemp("allow-logs")
+            with running_stack(
+                environ, logs, ticks=("allow-tick",), worker_args=("--worker-processes", "1")
+            ) as running:
                 yield running
-            finally:
-                report(running)
     finally:
         rabbitmqctl("delete_vhost", vhost)
 
