@@ -39,6 +39,7 @@ def _tick(config: Config) -> int:
     from app.database import open_database
     from app.retention import start_pruner
     from app.tick import TickSettings, run_tick
+    from app.wakeup import Waker
 
     broker = rabbitmq_broker(config)
     stop = threading.Event()
@@ -48,9 +49,11 @@ def _tick(config: Config) -> int:
     log.info("tick %s started, every %gs", settings.owner, settings.interval)
     db = open_database(config)
     pruner = start_pruner(db, config.execution_retention, stop)
+    waker = Waker(config)
     try:
-        run_tick(db, sender(broker), settings, stop)
+        run_tick(db, sender(broker), settings, stop, waker.wait)
     finally:
+        waker.close()
         pruner.join()
         broker.close()
     log.info("tick %s stopped", settings.owner)

@@ -105,6 +105,7 @@ def _serve(config: Config, where: str) -> int:
     from app.migrate import migrate
     from app.retention import start_pruner
     from app.tick import TickSettings, run_tick
+    from app.wakeup import Waker
 
     migrate(config)
     external = "broker-url" in config.given
@@ -115,14 +116,10 @@ def _serve(config: Config, where: str) -> int:
     worker = dramatiq.Worker(broker, worker_threads=config.worker_threads)
     worker.start()
     stop = threading.Event()
+    waker = Waker(config)
     tick = threading.Thread(
         target=run_tick,
-        args=(
-            db,
-            sender(broker),
-            TickSettings.from_config(config),
-            stop,
-        ),
+        args=(db, sender(broker), TickSettings.from_config(config), stop, waker.wait),
         name="tick",
     )
     tick.start()
@@ -139,6 +136,7 @@ def _serve(config: Config, where: str) -> int:
         log.info("stopping: no new claims, finishing executions in flight")
         stop.set()
         tick.join()
+        waker.close()
         pruner.join()
         worker.stop(timeout=int(config.web_shutdown_timeout * 1000))
         if not external:

@@ -10,6 +10,7 @@ from app.redaction import merge_secrets, split_secrets
 from app.retry import policy_from_json
 from app.schedule import Schedule, first_run
 from app.sealing import SealingError, SecretBox
+from app.wakeup import NOTIFY
 
 EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
 
@@ -77,7 +78,13 @@ def create_job(db, body, now: datetime, box: SecretBox) -> Job:
     job.next_run = _first_run(spec.schedule, now, 0)
     with db.atomic():
         job.save(force_insert=True)
+        _wake_tick(db)
     return job
+
+
+def _wake_tick(db) -> None:
+    """Tell sleeping ticks a job may be due sooner; delivered when the transaction commits."""
+    db.execute_sql(NOTIFY)
 
 
 def get_job(job_id: uuid.UUID) -> Job:
@@ -125,6 +132,7 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Jo
             _set_status(job, status, now)
         job.updated_at = now
         job.save()
+        _wake_tick(db)
         return job
 
 
@@ -144,6 +152,8 @@ def set_status(db, job_id: uuid.UUID, status: str, now: datetime) -> Job:
         _set_status(job, status, now)
         job.updated_at = now
         job.save()
+        if status == "RUNNING":
+            _wake_tick(db)
         return job
 
 
@@ -159,6 +169,7 @@ def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
         if job.run_requested_at is None:
             job.run_requested_at = now
             job.save()
+            _wake_tick(db)
         return job
 
 

@@ -58,9 +58,18 @@ def tick_once(db, send: Callable[[Claim], None], settings: TickSettings) -> list
 
 
 def run_tick(
-    db, send: Callable[[Claim], None], settings: TickSettings, stop: threading.Event
+    db,
+    send: Callable[[Claim], None],
+    settings: TickSettings,
+    stop: threading.Event,
+    sleep: Callable[[float, threading.Event], object] | None = None,
 ) -> None:
-    """Loop until `stop` is set; survives database outages."""
+    """Loop until `stop` is set; survives database outages.
+
+    sleep(seconds, stop) waits between scans when nothing was due: by default
+    `stop.wait`; a Waker (app/wakeup.py) also returns early when notified.
+    """
+    sleep = sleep or (lambda seconds, event: event.wait(seconds))
     delay = _ERROR_BACKOFF[0]
     failing = False
     while not stop.is_set():
@@ -79,4 +88,4 @@ def run_tick(
         if sent:
             log.debug("claimed and sent", extra={"claimed": len(sent)})
             continue  # more may be due at once; the next claim says so
-        stop.wait(settings.interval)
+        sleep(settings.interval, stop)
