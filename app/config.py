@@ -108,7 +108,7 @@ OPTIONS: tuple[Option, ...] = (
         "scheduler-interval",
         "duration",
         "10s",
-        "how often the tick looks for due jobs",
+        "how often the tick looks for due jobs; API changes wake it sooner (NOTIFY)",
         minimum=0.001,
     ),
     Option(
