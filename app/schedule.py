@@ -3,6 +3,7 @@
 Cron is evaluated in the job's time zone; every datetime returned is aware, in UTC.
 """
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,7 +80,8 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
         # Inside a repeated hour: the second occurrences of wall times before
         # `after` may still be ahead of it.
         start -= local.utcoffset() - (local + timedelta(hours=3)).utcoffset()
-    candidates = croniter(cron, start - timedelta(microseconds=1), second_at_beginning=True)
+    candidates = _parsed(cron)
+    candidates.set_current(start - timedelta(microseconds=1), force=True)
     # In a repeated hour the second occurrences run later than the first ones of
     # the wall times after them: keep the earliest seen until a plain time comes.
     later: datetime | None = None
@@ -93,7 +95,25 @@ def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
 
 
 def _every_hour(cron: str) -> bool:
-    return croniter(cron, second_at_beginning=True).expanded[1] in (["*"], list(range(24)))
+    return _parsed(cron).expanded[1] in (["*"], list(range(24)))
+
+
+_PARSED = threading.local()
+_PARSED_KEEP = 256  # expressions kept per thread
+
+
+def _parsed(cron: str) -> croniter:
+    """A croniter for `cron`, parsed once per thread: parsing is most of the cost of a
+    next fire time, and an iterator is not safe to share between threads."""
+    cache = getattr(_PARSED, "cache", None)
+    if cache is None:
+        cache = _PARSED.cache = {}
+    iterator = cache.get(cron)
+    if iterator is None:
+        if len(cache) >= _PARSED_KEEP:
+            cache.clear()
+        iterator = cache[cron] = croniter(cron, _EPOCH, second_at_beginning=True)
+    return iterator
 
 
 def _occurrences(wall: datetime, tz: ZoneInfo) -> list[datetime]:
