@@ -132,7 +132,8 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Jo
             _set_status(job, status, now)
         job.updated_at = now
         job.save()
-        _wake_tick(db)
+        if spec.schedule != before.schedule or status == "RUNNING":
+            _wake_tick(db)  # the job may be due sooner
         return job
 
 

@@ -56,7 +56,8 @@ def redact_url(url: str) -> str:
         return REDACTED
 
 
-def _secret_headers(http_job: dict) -> set[str]:
+def secret_header_names(http_job: dict) -> set[str]:
+    """Lowercase names of the headers whose values are secrets."""
     marked = {name.lower() for name in http_job.get("secret_headers") or []}
     return SENSITIVE_HEADERS | marked
 
@@ -68,7 +69,7 @@ def _http_paths(http_job: dict) -> dict[str, str]:
     for name in _AUTH_SECRETS:
         if auth.get(name):
             found[f"http.auth.{name}"] = auth[name]
-    sensitive = _secret_headers(http_job)
+    sensitive = secret_header_names(http_job)
     for name, value in (http_job.get("headers") or {}).items():
         # A placeholder marks a secret even where the header is no longer listed as
         # one, so that "***" is never sent or stored as a header's real value.
@@ -216,8 +217,3 @@ def basic_credentials(http_job: dict) -> tuple[str, str] | None:
 def basic_token(user: str, password: str) -> str:
     """The base64 form basic auth puts on the wire (and a target may echo back)."""
     return base64.b64encode(f"{user}:{password}".encode()).decode()
-
-
-def secret_header_names(http_job: dict) -> set[str]:
-    """Lowercase names of the headers whose values are secrets."""
-    return _secret_headers(http_job)

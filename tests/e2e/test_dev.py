@@ -111,8 +111,16 @@ def test_dev_runs_http_and_amqp_jobs_keeps_them_and_leaves_nothing_behind(
         assert wait_for(lambda: target.received(f"/dev/{key}"), timeout=30)
         [hit] = target.received(f"/dev/{key}")
         assert hit.body == b"hi" and header(hit, "X-Scheduler-Job-Id") == http_job["id"]
-        message = wait_for(lambda: channel.basic_get(queue, auto_ack=True)[0] and True, timeout=30)
-        assert message
+        delivered = []
+
+        def take():
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+            if method is not None:
+                delivered.append(body)
+            return delivered
+
+        assert wait_for(take, timeout=30)
+        assert delivered == [b"from dev"]
 
         def executions(api, job_id):
             return requests.get(f"{api}/v1/jobs/{job_id}/executions", timeout=10).json()[

@@ -14,6 +14,7 @@ from app.jobstore import reseal_all
 from app.models import Job
 from app.redaction import merge_secrets
 from app.sealing import SealingError, SecretBox, generate_key
+from tests.integration.test_api import error_of
 
 API_KEY = "api-key-one-Wq83r"
 OTHER_API_KEY = "api-key-two-Ty62p"
@@ -102,16 +103,6 @@ def create(client, body: dict, **kwargs) -> dict:
     response = client.simulate_post("/v1/jobs", json=body, **kwargs)
     assert response.status_code == 201, response.text
     return response.json
-
-
-def error_of(response, status: int) -> str:
-    """The message of an error answer, after checking it is exactly {"error": "<text>"}."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = json.loads(response.text)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"]
-    return body["error"]
 
 
 def stored(db, job_id) -> Job:
