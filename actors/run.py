@@ -9,11 +9,12 @@ from dramatiq.middleware import CurrentMessage
 
 from actors.amqp import AmqpExecutor
 from actors.delivery import AttemptResult, Delivery, utcnow
+from actors.finishing import Finisher
 from actors.http import HttpExecutor, Outbound
 from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
 from app import claims
-from app.claims import Claim, Definition, Outcome
+from app.claims import Claim, Definition, Finishing, Outcome
 from app.config import Config
 from app.durations import format_duration
 from app.redaction import basic_credentials, basic_token, merge_secrets, scrub, split_secrets
@@ -36,12 +37,14 @@ class Runner:
         default_timeout: float,
         box: SecretBox | None = None,
         outbound: Outbound | None = None,
+        wake_within: float = 0.0,
     ):
         self.db = db
         self.lock_seconds = lock_seconds
         self.default_timeout = default_timeout  # seconds per attempt
         self.box = box or SecretBox(())
         self.leases = LeaseKeeper(db, lock_seconds)
+        self.finisher = Finisher(db, wake_within)
         self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
 
     @classmethod
@@ -52,6 +55,7 @@ class Runner:
             config.job_timeout,
             SecretBox(config.secret_key),
             Outbound(config.http_allow_networks, config.http_deny_networks, config.signing_key),
+            config.scheduler_interval,
         )
 
     def run(self, job_id: str, token: str, scheduled_for: str, manual: bool = False) -> None:
@@ -74,7 +78,7 @@ class Runner:
             attempt,
         )
         if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
-            self._skip(claim, delivery, started, definition.misfire_grace)
+            self._skip(claim, definition, delivery, started)
             return
         with self.leases.holding(claim):
             result = self._attempt(definition, delivery)
@@ -96,7 +100,7 @@ class Runner:
             status_code=result.status_code,
             response_excerpt=result.response_excerpt,
         )
-        self._finish(claim, outcome, ids)
+        self._finish(Finishing(claim, outcome, definition.basis), ids)
 
     def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
         try:
@@ -128,7 +132,10 @@ class Runner:
             response_excerpt=scrub(result.response_excerpt, secrets),
         )
 
-    def _skip(self, claim: Claim, delivery: Delivery, started: datetime, grace: float) -> None:
+    def _skip(
+        self, claim: Claim, definition: Definition, delivery: Delivery, started: datetime
+    ) -> None:
+        grace = definition.misfire_grace
         late = format_duration((started - claim.scheduled_for).total_seconds())
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
@@ -139,12 +146,13 @@ class Runner:
             error_message=f"skipped: started {late} after its slot, misfire_grace is "
             f"{format_duration(grace)}",
         )
-        self._finish(claim, outcome, {"job_id": str(claim.job_id), "attempt": 0})
+        ids = {"job_id": str(claim.job_id), "attempt": 0}
+        self._finish(Finishing(claim, outcome, definition.basis), ids)
 
-    def _finish(self, claim: Claim, outcome: Outcome, ids: dict) -> None:
-        if not claims.finish(self.db, claim, outcome):
+    def _finish(self, finishing: Finishing, ids: dict) -> None:
+        if not self.finisher.finish(finishing):
             log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
-        log.info("execution %s", outcome.status.lower(), extra=ids)
+        log.info("execution %s", finishing.outcome.status.lower(), extra=ids)
 
 
 def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:

@@ -6,9 +6,9 @@ a None, a smaller set) and never changes a job another claimer holds.
 """
 
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from app import queries
 from app.schedule import Schedule, run_after
@@ -29,6 +29,15 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Basis:
+    """A job's schedule and the slots it has served, as read when an attempt
+    started: what the finish computes the next run from, if they still hold."""
+
+    schedule: Schedule
+    runs: int
+
+
+@dataclass(frozen=True)
 class Definition:
     """What to run and how, read under the claim when an attempt starts."""
 
@@ -39,6 +48,7 @@ class Definition:
     timeout: float | None = None  # seconds per attempt; None: the configured default
     misfire_grace: float | None = None  # seconds a slot may start late; None: any
     secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
+    basis: Basis | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,33 @@ class Outcome:
     response_excerpt: str | None = None
 
 
-def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> list[Claim]:
+@dataclass(frozen=True)
+class Finishing:
+    """One execution to finish; with no basis, the next run is computed from the
+    job as it is when finishing."""
+
+    claim: Claim
+    outcome: Outcome
+    basis: Basis | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim found: the claims made, the capacity left for them, and the
+    seconds until the next future slot (None: no job has one)."""
+
+    claims: list[Claim]
+    free: int
+    next_due_in: float | None
+
+
+def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> Claimed:
     """Claim due jobs for `owner`, keeping its unfinished claims within `max_jobs`."""
     params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds}
-    with db.connection_context(), db.atomic():
+    with db.connection_context():
         rows = db.execute_sql(queries.CLAIM_DUE, params).fetchall()
-    return [Claim(*row) for row in rows]
+    [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]
+    return Claimed([Claim(*row[:4]) for row in rows if row[0] is not None], free, next_due_in)
 
 
 def lease(db, claim: Claim, lock_seconds: float) -> Definition | None:
@@ -68,7 +99,11 @@ def lease(db, claim: Claim, lock_seconds: float) -> Definition | None:
     params = {"job_id": claim.job_id, "token": claim.token, "lock_seconds": lock_seconds}
     with db.connection_context():
         row = db.execute_sql(queries.LEASE, params).fetchone()
-    return Definition(*row) if row else None
+    if row is None:
+        return None
+    *definition, execute_at, cron, timezone, starts_at, ends_at, max_runs, runs = row
+    schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs)
+    return Definition(*definition, basis=Basis(schedule, runs))
 
 
 def extend_leases(db, claims: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
@@ -86,49 +121,83 @@ def extend_leases(db, claims: Iterable[Claim], lock_seconds: float) -> set[uuid.
     return {row[0] for row in rows}
 
 
-def finish(db, claim: Claim, outcome: Outcome) -> bool:
-    """Record `outcome` and, if `claim` still holds, move its job to the next run.
+def finish(db, claim: Claim, outcome: Outcome, basis: Basis | None = None, **kwargs) -> bool:
+    """`finish_all` of one execution."""
+    return finish_all(db, [Finishing(claim, outcome, basis)], **kwargs)[0]
 
-    One transaction: the execution is recorded even when the claim went stale (the
-    delivery happened), but only the holder advances and releases the job, using
-    the job's definition as it is now. False when stale or the job was deleted.
+
+def finish_all(
+    db, batch: Sequence[Finishing], now: datetime | None = None, wake_within: float = 0.0
+) -> list[bool]:
+    """Record each outcome and, where its claim still holds, move the job to its next run.
+
+    The execution is recorded even when the claim went stale (the delivery
+    happened), but only the holder advances and releases the job, by the job's
+    schedule as it is now. One statement for the whole batch when each basis still
+    holds; one more transaction for each finish whose basis does not. Ticks are
+    woken if a job is now due within `wake_within` seconds. For each finish: False
+    when its claim was stale or its job deleted.
     """
+    now = now or datetime.now(UTC)
+    with db.connection_context():
+        rows = db.execute_sql(queries.FINISH, _batch(batch, now, wake_within)).fetchall()
+    advanced = {(job_id, token) for job_id, token in rows}
+    return [
+        (f.claim.job_id, f.claim.token) in advanced or _advance_as_it_is(db, f, wake_within)
+        for f in batch
+    ]
+
+
+def _advance_as_it_is(db, finishing: Finishing, wake_within: float) -> bool:
     with db.connection_context(), db.atomic():
-        row = db.execute_sql(queries.LOCK_FOR_FINISH, {"job_id": claim.job_id}).fetchone()
+        row = db.execute_sql(queries.LOCK_FOR_FINISH, {"job_id": finishing.claim.job_id}).fetchone()
         if row is None:
             return False
         execute_at, cron, timezone, starts_at, ends_at, max_runs, runs, now = row
-        db.execute_sql(queries.RECORD_EXECUTION, _record(claim, outcome))
-        served = int(not claim.manual and outcome.status != "SKIPPED")
-        schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs)
-        cursor = db.execute_sql(
-            queries.ADVANCE,
-            {
-                "job_id": claim.job_id,
-                "token": claim.token,
-                "manual": claim.manual,
-                "served": served,
-                "next_run": run_after(schedule, claim.scheduled_for, now, runs + served),
-            },
-        )
-        return cursor.rowcount == 1
+        basis = Basis(Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs), runs)
+        params = _batch([replace(finishing, basis=basis)], now, wake_within)
+        return bool(db.execute_sql(queries.ADVANCE, params).fetchall())
 
 
-def _record(claim: Claim, outcome: Outcome) -> dict:
+def _batch(batch: Sequence[Finishing], now: datetime, wake_within: float) -> dict:
+    """FINISH's parameters: one array per column, one element per finish."""
+    rows = [_row(f, now) for f in batch]
+    params = {name: [row[name] for row in rows] for name in rows[0]}
+    params["wake_within"] = wake_within
+    return params
+
+
+def _row(finishing: Finishing, now: datetime) -> dict:
+    claim, outcome, basis = finishing.claim, finishing.outcome, finishing.basis
+    served = int(not claim.manual and outcome.status != "SKIPPED")
+    schedule = basis.schedule if basis else Schedule()
+
     return {
-        "job_id": claim.job_id,
-        "delivery_id": outcome.delivery_id,
+        "job_ids": claim.job_id,
+        "tokens": claim.token,
+        "delivery_ids": outcome.delivery_id,
         "scheduled_for": claim.scheduled_for,
         "manual": claim.manual,
-        "start_time": outcome.start_time,
-        "end_time": outcome.end_time,
-        "status": outcome.status,
+        "start_times": outcome.start_time,
+        "end_times": outcome.end_time,
+        "statuses": outcome.status,
         "attempts": outcome.attempts,
-        "error_message": outcome.error_message,
-        "status_code": outcome.status_code,
-        "response_excerpt": outcome.response_excerpt,
+        "error_messages": outcome.error_message,
+        "status_codes": outcome.status_code,
+        "response_excerpts": outcome.response_excerpt,
         "lag_ms": _millis(outcome.start_time - claim.scheduled_for),
         "duration_ms": _millis(outcome.end_time - outcome.start_time),
+        "next_runs": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
+        if basis
+        else None,
+        "served": served,
+        "execute_at": schedule.execute_at,
+        "cron_schedules": schedule.cron,
+        "timezones": schedule.timezone,
+        "starts_at": schedule.starts_at,
+        "ends_at": schedule.ends_at,
+        "max_runs": schedule.max_runs,
+        "runs": basis.runs if basis else None,  # NULL matches no job: no basis to check
     }
 
 

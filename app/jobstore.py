@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime
 
+from app import queries
 from app.errors import InvalidJob, JobBusy, JobNotFound
 from app.jobspec import JobSpec, apply_update, parse_create, parse_status
 from app.models import Execution, Job
@@ -10,7 +11,6 @@ from app.redaction import merge_secrets, split_secrets
 from app.retry import policy_from_json
 from app.schedule import Schedule, first_run
 from app.sealing import SealingError, SecretBox
-from app.wakeup import NOTIFY
 
 EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
 
@@ -84,7 +84,7 @@ def create_job(db, body, now: datetime, box: SecretBox) -> Job:
 
 def _wake_tick(db) -> None:
     """Tell sleeping ticks a job may be due sooner; delivered when the transaction commits."""
-    db.execute_sql(NOTIFY)
+    db.execute_sql(queries.WAKE)
 
 
 def get_job(job_id: uuid.UUID) -> Job:

@@ -4,10 +4,19 @@ Each statement after the claim is fenced by the lock token: it changes a job onl
 while the caller still holds the claim it was given.
 """
 
+# Ticks LISTEN here; a change that may make a job due sooner than they would look
+# NOTIFYs (app/wakeup.py).
+WAKE_CHANNEL = "scheduler_wake"
+LISTEN = f"LISTEN {WAKE_CHANNEL}"
+WAKE = f"NOTIFY {WAKE_CHANNEL}"
+
 # Lock up to (max_jobs - this owner's unfinished claims) due jobs, oldest first,
 # skipping rows another claimer is locking; give each a fresh token. A job is due
 # when its scheduled slot has come (and it is not paused) or a run was requested;
-# `scheduled` says which, and the slot is next_run or the time of the request.
+# the slot is next_run or the time of the request, and `manual` says which.
+# Always one row more than the claims, with the id NULL: it carries the free
+# capacity found and the seconds until the next future slot (NULL: none), by the
+# database's clock, so the tick knows how long it may sleep.
 CLAIM_DUE = """
 WITH capacity AS (
     SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
@@ -20,37 +29,123 @@ WITH capacity AS (
     ORDER BY LEAST(CASE WHEN status = 'RUNNING' THEN next_run END, run_requested_at)
     LIMIT (SELECT free FROM capacity)
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS j
+    SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
+        locked_by = %(owner)s,
+        lock_token = gen_random_uuid()
+    FROM due
+    WHERE j.id = due.id
+    RETURNING j.id, j.lock_token,
+        CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
+             THEN j.next_run ELSE j.run_requested_at END AS slot,
+        NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= now(), false) AS manual
 )
-UPDATE jobs AS j
-SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
-    locked_by = %(owner)s,
-    lock_token = gen_random_uuid()
-FROM due
-WHERE j.id = due.id
-RETURNING j.id, j.lock_token,
-    CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
-         THEN j.next_run ELSE j.run_requested_at END,
-    NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= now(), false)
+SELECT id, lock_token, slot, manual, NULL, NULL FROM claimed
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, free,
+    EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
+                        WHERE status = 'RUNNING' AND next_run > now()) - now())::float8
+FROM capacity
 """
 
-# Renew one claim and read the definition to run under it; no row: the claim is stale.
+# Renew one claim and read the definition to run under it, with the schedule its
+# finish computes the next run from; no row: the claim is stale.
 LEASE = """
 UPDATE jobs
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
 WHERE id = %(job_id)s AND lock_token = %(token)s
-RETURNING type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets
+RETURNING type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
+    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
 """
 
+# Statements that change many jobs lock them in id order first, so that two of
+# them (two finishing workers, a finish and a lease renewal) never deadlock.
+_LOCK_HELD = """
+locked AS (
+    SELECT id FROM jobs WHERE id = ANY(%(job_ids)s::uuid[]) ORDER BY id FOR NO KEY UPDATE
+)"""
+
 # Renew many claims in one round trip; returns the ids whose token still matched.
-EXTEND_LEASES = """
+EXTEND_LEASES = f"""
+WITH {_LOCK_HELD}
 UPDATE jobs AS j
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
 FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
-WHERE j.id = held.id AND j.lock_token = held.token
+WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
 RETURNING j.id
 """
 
-# Finish, step 1: lock the row and read its current schedule and the database clock.
+# The finishes of a batch, one row each: the execution to record and the next run
+# computed from the job's schedule as it was read (execute_at .. runs; runs NULL
+# when it was not read, which matches no job).
+_FINISHED = """
+finished AS (
+    SELECT * FROM unnest(
+        %(job_ids)s::uuid[], %(tokens)s::uuid[], %(delivery_ids)s::uuid[],
+        %(scheduled_for)s::timestamptz[], %(manual)s::boolean[],
+        %(start_times)s::timestamptz[], %(end_times)s::timestamptz[], %(statuses)s::text[],
+        %(attempts)s::int[], %(error_messages)s::text[], %(status_codes)s::int[],
+        %(response_excerpts)s::text[], %(lag_ms)s::bigint[], %(duration_ms)s::bigint[],
+        %(next_runs)s::timestamptz[], %(served)s::int[],
+        %(execute_at)s::timestamptz[], %(cron_schedules)s::text[], %(timezones)s::text[],
+        %(starts_at)s::timestamptz[], %(ends_at)s::timestamptz[], %(max_runs)s::int[],
+        %(runs)s::int[]
+    ) AS f(job_id, token, delivery_id, scheduled_for, manual, start_time, end_time, status,
+           attempts, error_message, status_code, response_excerpt, lag_ms, duration_ms,
+           next_run, served, execute_at, cron_schedule, timezone, starts_at, ends_at,
+           max_runs, runs)
+)"""
+
+# Move each job on and release it, only under its claim's token and only if its
+# schedule is still the one the next run was computed from. A requested run
+# leaves the schedule as it is; any pending request is served. Wakes the ticks
+# when a job is now due within `wake_within` seconds, sooner than they may poll.
+_ADVANCED = f"""
+advanced AS (
+    UPDATE jobs AS j
+    SET next_run = CASE WHEN f.manual THEN j.next_run ELSE f.next_run END,
+        runs = j.runs + f.served,
+        run_requested_at = NULL,
+        locked_until = NULL, locked_by = NULL, lock_token = NULL
+    FROM finished AS f
+    WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
+      AND (j.execute_at, j.cron_schedule, j.timezone, j.starts_at, j.ends_at, j.max_runs,
+           j.runs)
+          IS NOT DISTINCT FROM
+          (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
+           f.runs)
+    RETURNING j.id, f.token, j.next_run
+)
+SELECT a.id, a.token FROM advanced AS a, (
+    SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (
+        SELECT 1 FROM advanced
+        WHERE next_run <= now() + make_interval(secs => %(wake_within)s) LIMIT 1
+    ) AS soon
+) AS woken
+
+"""
+
+# Finish a batch of executions in one statement: record each one, whether or not
+# its claim still holds (the delivery happened; a job deleted meanwhile gets no
+# record), and advance the jobs as above; returns the ids advanced. A finish not
+# advanced (stale claim, or the schedule changed during the run) is retried with
+# ADVANCE under a row lock, from the schedule as it is now.
+FINISH = f"""
+WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
+    INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
+                            status, attempts, error_message, status_code, response_excerpt,
+                            lag_ms, duration_ms)
+    SELECT f.job_id, f.delivery_id, f.scheduled_for, f.manual, f.start_time, f.end_time,
+        f.status, f.attempts, f.error_message, f.status_code, f.response_excerpt,
+        f.lag_ms, f.duration_ms
+    FROM finished AS f
+    WHERE f.job_id IN (SELECT id FROM locked)
+), {_ADVANCED}"""
+
+ADVANCE = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
+
+# The fallback of a finish: the job's schedule as it is now, read under a row lock.
 LOCK_FOR_FINISH = """
 SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs, now()
 FROM jobs
@@ -58,34 +153,14 @@ WHERE id = %(job_id)s
 FOR UPDATE
 """
 
-# Finish, step 2: the history row, whether or not the claim is still held.
-RECORD_EXECUTION = """
-INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
-                        status, attempts, error_message, status_code, response_excerpt,
-                        lag_ms, duration_ms)
-VALUES (%(job_id)s, %(delivery_id)s, %(scheduled_for)s, %(manual)s, %(start_time)s,
-        %(end_time)s, %(status)s, %(attempts)s, %(error_message)s, %(status_code)s,
-        %(response_excerpt)s, %(lag_ms)s, %(duration_ms)s)
-"""
-
-# Finish, step 3: move the job on and release it, only under the claim's token.
-# A requested run leaves the schedule as it is; any pending request is served.
-ADVANCE = """
-UPDATE jobs
-SET next_run = CASE WHEN %(manual)s THEN next_run ELSE %(next_run)s END,
-    runs = runs + %(served)s,
-    run_requested_at = NULL,
-    locked_until = NULL, locked_by = NULL, lock_token = NULL
-WHERE id = %(job_id)s AND lock_token = %(token)s
-"""
-
 # Give claims back without running them (enqueue failed, worker stopping): the
 # job stays due and the next tick claims it again.
-RELEASE = """
+RELEASE = f"""
+WITH {_LOCK_HELD}
 UPDATE jobs AS j
 SET locked_until = NULL, locked_by = NULL, lock_token = NULL
 FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
-WHERE j.id = held.id AND j.lock_token = held.token
+WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
 """
 
 # Retention: delete one batch of executions older than the retention, oldest

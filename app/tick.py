@@ -1,4 +1,4 @@
-"""The tick loop: claim due jobs, hand each claim to `send`, repeat every interval.
+"""The tick loop: claim due jobs, hand each claim to `send`, sleep until the next is due.
 
 The tick is the only producer of run messages. A claim whose message could not be
 sent is released at once; one whose message is lost later expires and is claimed
@@ -7,20 +7,23 @@ again (DESIGN.md, Claims).
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import peewee
-import psycopg2
-
 from app import claims
-from app.claims import Claim
+from app.claims import Claim, Claimed
 from app.config import Config
 
 log = logging.getLogger(__name__)
 
-# Wait after a database error before trying again, in seconds (doubling, capped).
+# Wait after a database or broker error before trying again, in seconds (doubling, capped).
 _ERROR_BACKOFF = (0.5, 10.0)
+# With every claim slot taken, the first look again, in seconds (doubling to the interval).
+_SATURATED_POLL = 0.01
+# Sleep this much past the next slot, in seconds, so that it has come by the
+# database's clock too and the claim finds it.
+_CLOCK_MARGIN = 0.001
 
 
 @dataclass(frozen=True)
@@ -40,21 +43,34 @@ class TickSettings:
         )
 
 
-def tick_once(db, send: Callable[[Claim], None], settings: TickSettings) -> list[Claim]:
-    """Claim what is due and send it; the claims sent."""
+def tick_once(db, send: Callable[[Claim], None], settings: TickSettings) -> Claimed:
+    """Claim what is due and send it. If a send fails, the claims not sent yet are
+    given back and the error raised."""
     claimed = claims.claim_due(db, settings.owner, settings.max_jobs, settings.lock_seconds)
-    sent, unsent = [], []
-    for claim in claimed:
+    for index, claim in enumerate(claimed.claims):
         try:
             send(claim)
-        except Exception as error:  # the broker is down: give the claims back
-            log.warning("could not send run message: %s", error, extra={"job_id": claim.job_id})
-            unsent = claimed[len(sent) :]
-            break
-        sent.append(claim)
-    if unsent:
-        claims.release(db, unsent)
-    return sent
+        except Exception:
+            claims.release(db, claimed.claims[index:])
+            raise
+    return claimed
+
+
+def pause_after(claimed: Claimed, interval: float, saturated: int) -> float:
+    """Seconds from a claim to the next one.
+
+    At once if the claim was cut short by capacity (more may be due); until the
+    next slot, at most the interval, if nothing more is due. With no capacity
+    left, soon, then less and less often the longer none frees (`saturated`: the
+    claims in a row that found none): a burst is claimed as workers finish it.
+    """
+    if claimed.free == 0:
+        return min(_SATURATED_POLL * 2**saturated, interval)
+    if len(claimed.claims) == claimed.free:
+        return 0.0
+    if claimed.next_due_in is None:
+        return interval
+    return min(claimed.next_due_in + _CLOCK_MARGIN, interval)
 
 
 def run_tick(
@@ -64,28 +80,33 @@ def run_tick(
     stop: threading.Event,
     sleep: Callable[[float, threading.Event], object] | None = None,
 ) -> None:
-    """Loop until `stop` is set; survives database outages.
+    """Loop until `stop` is set; survives database and broker outages.
 
-    sleep(seconds, stop) waits between scans when nothing was due: by default
-    `stop.wait`; a Waker (app/wakeup.py) also returns early when notified.
+    sleep(seconds, stop) waits between claims: by default `stop.wait`; a Waker
+    (app/wakeup.py) also returns early when notified.
     """
     sleep = sleep or (lambda seconds, event: event.wait(seconds))
     delay = _ERROR_BACKOFF[0]
     failing = False
+    saturated = 0
     while not stop.is_set():
+        started = time.monotonic()
         try:
-            sent = tick_once(db, send, settings)
-        except (peewee.DatabaseError, psycopg2.Error) as error:
+            claimed = tick_once(db, send, settings)
+        except Exception as error:  # the tick must outlive any outage
             if not failing:
-                log.error("database unavailable, tick paused: %s", str(error).strip())
+                log.error("tick paused: %s", str(error).strip() or type(error).__name__)
             failing = True
             stop.wait(delay)
             delay = min(delay * 2, _ERROR_BACKOFF[1])
             continue
         if failing:
-            log.info("database reachable again, tick resumed")
+            log.info("tick resumed")
             failing, delay = False, _ERROR_BACKOFF[0]
-        if sent:
-            log.debug("claimed and sent", extra={"claimed": len(sent)})
-            continue  # more may be due at once; the next claim says so
-        sleep(settings.interval, stop)
+        if claimed.claims:
+            log.debug("claimed and sent", extra={"claimed": len(claimed.claims)})
+        pause = pause_after(claimed, settings.interval, saturated)
+        saturated = saturated + 1 if claimed.free == 0 else 0
+        remaining = pause - (time.monotonic() - started)
+        if remaining > 0:
+            sleep(remaining, stop)

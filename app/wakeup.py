@@ -12,11 +12,9 @@ import threading
 
 import psycopg2
 
+from app import queries
 from app.config import Config
 from app.database import connect_params
-
-CHANNEL = "scheduler_wake"
-NOTIFY = f"NOTIFY {CHANNEL}"
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ class Waker:
             connection = psycopg2.connect(dbname=self.config.db_name, **connect_params(self.config))
             connection.autocommit = True
             with connection.cursor() as cursor:
-                cursor.execute(f"LISTEN {CHANNEL}")
+                cursor.execute(queries.LISTEN)
             self._connection = connection
         return self._connection
 

@@ -37,7 +37,7 @@ def test_two_claimers_never_get_the_same_job(db, add_job):
 
     def claimer(owner):
         while True:
-            got = claims.claim_due(db, owner, max_jobs=1000, lock_seconds=LOCK)
+            got = claims.claim_due(db, owner, max_jobs=1000, lock_seconds=LOCK).claims
             if not got:
                 return
             taken[owner].extend(c.job_id for c in got)
@@ -55,7 +55,7 @@ def test_two_claimers_never_get_the_same_job(db, add_job):
 
 def test_a_claim_records_owner_lease_and_a_fresh_token(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     row = job(db, job_id)
     assert row.locked_by == "tick-a"
     assert row.lock_token == claim.token
@@ -66,29 +66,29 @@ def test_a_claim_records_owner_lease_and_a_fresh_token(db, add_job):
 def test_claims_per_owner_stay_within_max_concurrent_jobs(db, add_job):
     for _ in range(8):
         add_job()
-    first = claims.claim_due(db, "tick-a", 5, LOCK)
+    first = claims.claim_due(db, "tick-a", 5, LOCK).claims
     assert len(first) == 5
-    assert claims.claim_due(db, "tick-a", 5, LOCK) == []
+    assert claims.claim_due(db, "tick-a", 5, LOCK).claims == []
     # Another tick has its own budget.
-    assert len(claims.claim_due(db, "tick-b", 5, LOCK)) == 3
+    assert len(claims.claim_due(db, "tick-b", 5, LOCK).claims) == 3
     claims.finish(db, first[0], outcome(first[0]))
-    assert len(claims.claim_due(db, "tick-a", 5, LOCK)) == 0  # nothing left due
+    assert len(claims.claim_due(db, "tick-a", 5, LOCK).claims) == 0  # nothing left due
     add_job()
-    assert len(claims.claim_due(db, "tick-a", 5, LOCK)) == 1
+    assert len(claims.claim_due(db, "tick-a", 5, LOCK).claims) == 1
 
 
 def test_future_and_stopped_jobs_are_not_claimed(db, add_job):
     add_job(next_run=datetime.now(UTC) + timedelta(hours=1))
     add_job(status="STOPPED")
-    assert claims.claim_due(db, "tick-a", 10, LOCK) == []
+    assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []
 
 
 def test_expired_lock_is_claimed_again_for_the_same_slot(db, add_job):
     job_id = add_job()
-    [first] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2)
-    assert claims.claim_due(db, "tick-b", 10, LOCK) == []  # still held
+    [first] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2).claims
+    assert claims.claim_due(db, "tick-b", 10, LOCK).claims == []  # still held
     time.sleep(0.4)
-    [second] = claims.claim_due(db, "tick-b", 10, LOCK)
+    [second] = claims.claim_due(db, "tick-b", 10, LOCK).claims
     assert second.job_id == job_id
     assert second.token != first.token
     assert second.scheduled_for == first.scheduled_for
@@ -97,9 +97,9 @@ def test_expired_lock_is_claimed_again_for_the_same_slot(db, add_job):
 
 def test_stale_token_cannot_lease_or_finish_a_job(db, add_job):
     job_id = add_job()
-    [stale] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2)
+    [stale] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2).claims
     time.sleep(0.4)
-    [holder] = claims.claim_due(db, "tick-b", 10, LOCK)
+    [holder] = claims.claim_due(db, "tick-b", 10, LOCK).claims
 
     assert claims.lease(db, stale, LOCK) is None
     assert claims.finish(db, stale, outcome(stale)) is False
@@ -115,7 +115,7 @@ def test_stale_token_cannot_lease_or_finish_a_job(db, add_job):
 
 def test_lease_extends_the_lock_and_returns_the_definition(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, lock_seconds=1)
+    [claim] = claims.claim_due(db, "tick-a", 10, lock_seconds=1).claims
     definition = claims.lease(db, claim, 300)
     assert definition.type == "HTTP"
     assert definition.http_job["url"] == "http://127.0.0.1:9/"
@@ -124,7 +124,7 @@ def test_lease_extends_the_lock_and_returns_the_definition(db, add_job):
 
 def test_extend_leases_renews_held_claims_only(db, add_job):
     a, b = add_job(), add_job()
-    got = claims.claim_due(db, "tick-a", 10, lock_seconds=5)
+    got = claims.claim_due(db, "tick-a", 10, lock_seconds=5).claims
     by_job = {c.job_id: c for c in got}
     forged = Claim(b, uuid.uuid4(), by_job[b].scheduled_for)
     kept = claims.extend_leases(db, [by_job[a], forged], 300)
@@ -135,7 +135,7 @@ def test_extend_leases_renews_held_claims_only(db, add_job):
 
 def test_finishing_a_one_off_job_ends_it(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     assert claims.finish(db, claim, outcome(claim, success=False))
     assert job(db, job_id).next_run is None
     [record] = executions(db, job_id)
@@ -147,7 +147,7 @@ def test_finishing_a_one_off_job_ends_it(db, add_job):
 def test_finishing_a_recurring_job_schedules_its_next_slot_from_now(db, add_job):
     long_ago = datetime.now(UTC) - timedelta(days=3)
     job_id = add_job(cron="*/5 * * * *", next_run=long_ago)
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     claims.finish(db, claim, outcome(claim))
     next_run = job(db, job_id).next_run
     now = datetime.now(UTC)
@@ -158,7 +158,7 @@ def test_finishing_a_recurring_job_schedules_its_next_slot_from_now(db, add_job)
 
 def test_an_update_during_a_run_is_kept_by_the_finish(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     later = datetime.now(UTC) + timedelta(hours=2)
     with db.connection_context():
         Job.update(execute_at=later, next_run=later).where(Job.id == job_id).execute()
@@ -168,7 +168,7 @@ def test_an_update_during_a_run_is_kept_by_the_finish(db, add_job):
 
 def test_finish_of_a_deleted_job_is_dropped(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     with db.connection_context():
         Job.delete_by_id(job_id)
     assert claims.finish(db, claim, outcome(claim)) is False
@@ -177,16 +177,30 @@ def test_finish_of_a_deleted_job_is_dropped(db, add_job):
 
 def test_released_claims_are_due_again_at_once(db, add_job):
     job_id = add_job()
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     claims.release(db, [claim])
-    [again] = claims.claim_due(db, "tick-b", 10, LOCK)
+    [again] = claims.claim_due(db, "tick-b", 10, LOCK).claims
     assert again.job_id == job_id and again.scheduled_for == claim.scheduled_for
 
 
 @pytest.mark.parametrize("count", [0, 3])
 def test_release_of_stale_claims_changes_nothing(db, add_job, count):
     ids = [add_job() for _ in range(count)]
-    got = claims.claim_due(db, "tick-a", 10, LOCK)
+    got = claims.claim_due(db, "tick-a", 10, LOCK).claims
     forged = [Claim(c.job_id, uuid.uuid4(), c.scheduled_for) for c in got]
     claims.release(db, forged)
     assert all(job(db, job_id).locked_by == "tick-a" for job_id in ids)
+
+
+def test_a_claim_reports_the_capacity_left_and_the_time_to_the_next_slot(db, add_job):
+    add_job(), add_job()
+    add_job(next_run=datetime.now(UTC) + timedelta(seconds=30))
+    claimed = claims.claim_due(db, "tick-a", 5, LOCK)
+    assert (len(claimed.claims), claimed.free) == (2, 5)
+    assert 25 < claimed.next_due_in <= 30
+    full = claims.claim_due(db, "tick-a", 2, LOCK)
+    assert (full.claims, full.free) == ([], 0)
+
+
+def test_with_no_future_slot_the_claim_says_none(db):
+    assert claims.claim_due(db, "tick-a", 5, LOCK).next_due_in is None

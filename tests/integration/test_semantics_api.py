@@ -107,7 +107,7 @@ def test_resuming_an_overdue_one_off_keeps_its_past_next_run_so_it_runs_once(cli
     resumed = post(client, f"/v1/jobs/{job_id}/resume")
 
     assert timestamp(resumed["next_run"]) == overdue
-    [claim] = claims.claim_due(db, "tick-a", 10, 60.0)
+    [claim] = claims.claim_due(db, "tick-a", 10, 60.0).claims
     assert (claim.job_id, claim.scheduled_for, claim.manual) == (uuid.UUID(job_id), overdue, False)
 
 
@@ -117,9 +117,11 @@ def test_a_paused_job_is_not_claimed_and_a_resumed_one_is(client, db):
     set_row(db, job_id, execute_at=overdue, next_run=overdue)
 
     post(client, f"/v1/jobs/{job_id}/pause")
-    assert claims.claim_due(db, "tick-a", 10, 60.0) == []
+    assert claims.claim_due(db, "tick-a", 10, 60.0).claims == []
     post(client, f"/v1/jobs/{job_id}/resume")
-    assert [c.job_id for c in claims.claim_due(db, "tick-a", 10, 60.0)] == [uuid.UUID(job_id)]
+    assert [c.job_id for c in claims.claim_due(db, "tick-a", 10, 60.0).claims] == [
+        uuid.UUID(job_id)
+    ]
 
 
 def test_put_with_status_stopped_pauses_and_with_running_resumes(client, db):

@@ -37,7 +37,7 @@ def outcome(claim: Claim, status: str = "SUCCESSFUL", attempts: int = 1) -> Outc
 
 
 def claim_one(db) -> Claim:
-    [claim] = claims.claim_due(db, "tick-a", 10, LOCK)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     return claim
 
 
@@ -87,7 +87,7 @@ def test_finishing_a_manual_run_records_it_as_manual_and_keeps_the_schedule(db, 
     assert record.manual is True
     assert record.scheduled_for == at
     assert record.delivery_id == delivery_id(job_id, at)
-    assert claims.claim_due(db, "tick-a", 10, LOCK) == []  # the request was served once
+    assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []  # the request was served once
 
 
 def test_a_due_slot_with_a_pending_request_is_claimed_once_as_scheduled(db, add_job):
@@ -96,7 +96,7 @@ def test_a_due_slot_with_a_pending_request_is_claimed_once_as_scheduled(db, add_
 
     claim = claim_one(db)
     assert (claim.job_id, claim.manual, claim.scheduled_for) == (job_id, False, slot)
-    assert claims.claim_due(db, "tick-b", 10, LOCK) == []
+    assert claims.claim_due(db, "tick-b", 10, LOCK).claims == []
 
     claims.finish(db, claim, outcome(claim))
 
@@ -105,7 +105,7 @@ def test_a_due_slot_with_a_pending_request_is_claimed_once_as_scheduled(db, add_
     assert row.next_run > datetime.now(UTC)
     assert row.runs == 1
     assert [e.manual for e in executions(db, job_id)] == [False]
-    assert claims.claim_due(db, "tick-a", 10, LOCK) == []
+    assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []
 
 
 def test_a_run_requested_for_a_finished_one_off_job_is_claimed_and_recorded_as_manual(db, add_job):
@@ -179,7 +179,7 @@ def test_a_cron_job_with_max_runs_2_ends_after_its_second_served_slot(db, add_jo
     row = job(db, job_id)
     assert row.runs == 2
     assert row.next_run is None
-    assert claims.claim_due(db, "tick-a", 10, LOCK) == []
+    assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []
 
 
 # --- lag and duration ----------------------------------------------------------------

@@ -1,7 +1,11 @@
 """The tick loop and the migration runner on real PostgreSQL."""
 
+import logging
 import threading
+
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -19,7 +23,7 @@ def test_tick_sends_one_message_per_due_job(db, add_job):
     sent = []
     tick_once(db, sent.append, SETTINGS)
     assert {claim.job_id for claim in sent} == ids
-    assert tick_once(db, sent.append, SETTINGS) == []  # claimed ones are not sent twice
+    assert tick_once(db, sent.append, SETTINGS).claims == []  # claimed ones are not sent twice
     assert len(sent) == 5
 
 
@@ -31,7 +35,9 @@ def test_claims_whose_message_could_not_be_sent_are_released(db, add_job):
         calls.append(claim)
         raise ConnectionError("broker down")
 
-    assert tick_once(db, broker_down, SETTINGS) == []
+    with pytest.raises(ConnectionError):
+        tick_once(db, broker_down, SETTINGS)
+
     assert len(calls) == 1  # it stops at the first failure
     with db.connection_context():
         locked = Job.select().where(Job.locked_by.is_null(False)).count()
@@ -107,3 +113,48 @@ def test_schema_from_migrations_matches_the_models(db, model):
     with db.connection_context():
         columns = {column.name for column in db.get_columns(model._meta.table_name)}
     assert {field.column_name for field in model._meta.sorted_fields} == columns
+
+
+def test_the_tick_sleeps_until_the_next_slot_not_the_whole_interval(db, add_job):
+    settings = TickSettings(owner="tick-a", interval=30, max_jobs=100, lock_seconds=60)
+    sent, stop = [], threading.Event()
+    slot = datetime.now(UTC) + timedelta(seconds=1)
+    job_id = add_job(next_run=slot)
+    thread = threading.Thread(target=run_tick, args=(db, sent.append, settings, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.005)
+        claimed_at = datetime.now(UTC)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert [claim.job_id for claim in sent] == [job_id]
+    assert slot <= claimed_at < slot + timedelta(seconds=1)
+
+
+def test_a_failing_send_pauses_the_tick_and_it_resumes_when_sends_work(db, add_job, caplog):
+    caplog.set_level(logging.INFO, logger="app.tick")
+    job_id = add_job()
+    sent, stop, failures = [], threading.Event(), []
+
+    def flaky(claim):
+        if len(failures) < 3:
+            failures.append(claim)
+            raise ConnectionError("broker down")
+        sent.append(claim)
+
+    thread = threading.Thread(target=run_tick, args=(db, flaky, SETTINGS, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert [claim.job_id for claim in sent] == [job_id]
+    paused = [r for r in caplog.records if r.getMessage().startswith("tick paused")]
+    assert len(paused) == 1  # one line per outage, not one per attempt
+    assert any(r.getMessage() == "tick resumed" for r in caplog.records)

@@ -5,8 +5,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from app import jobstore
+from app.queries import WAKE
 from app.tick import TickSettings, run_tick
-from app.wakeup import NOTIFY, Waker
+from app.wakeup import Waker
 
 
 def test_a_waker_returns_early_when_notified(db, db_config):
@@ -80,4 +81,4 @@ def test_a_job_created_through_the_store_wakes_a_tick_sleeping_out_a_long_interv
 
 def _notify(db):
     with db.connection_context():
-        db.execute_sql(NOTIFY)
+        db.execute_sql(WAKE)

@@ -1,0 +1,121 @@
+"""Finishing on real PostgreSQL: the one-statement path, its fallback, batches,
+the wake-up it sends, and the group commit of a worker process's threads."""
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import peewee
+import psycopg2
+import pytest
+
+from actors.finishing import Finisher
+from app import claims
+from app.claims import Claim, Finishing
+from app.database import connect_params, open_database
+from app.models import Job
+from app.queries import LISTEN
+from tests.integration.test_claims import LOCK, executions, job, outcome
+
+
+def leased(db, claim: Claim) -> Finishing:
+    """The claim's finish as a worker makes it: with the basis read by its lease."""
+    return Finishing(claim, outcome(claim), claims.lease(db, claim, LOCK).basis)
+
+
+def test_a_leased_finish_advances_a_recurring_job_in_one_statement(db, add_job):
+    job_id = add_job(cron="* * * * *")
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    finishing = leased(db, claim)
+    assert claims.finish_all(db, [finishing]) == [True]
+    row = job(db, job_id)
+    assert row.runs == 1 and row.lock_token is None
+    assert datetime.now(UTC) < row.next_run <= datetime.now(UTC) + timedelta(minutes=1)
+    assert [e.status for e in executions(db, job_id)] == ["SUCCESSFUL"]
+
+
+def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_job):
+    job_id = add_job(cron="* * * * *")
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    finishing = leased(db, claim)
+    with db.connection_context():
+        Job.update(cron_schedule="0 0 1 1 *").where(Job.id == job_id).execute()
+    assert claims.finish_all(db, [finishing]) == [True]
+    next_run = job(db, job_id).next_run
+    assert (next_run.month, next_run.day, next_run.hour, next_run.minute) == (1, 1, 0, 0)
+    assert len(executions(db, job_id)) == 1  # recorded once, not again by the fallback
+
+
+def test_a_batch_fences_each_finish_by_its_own_token(db, add_job):
+    held, stolen, deleted = add_job(), add_job(), add_job()
+    by_job = {c.job_id: c for c in claims.claim_due(db, "tick-a", 10, LOCK).claims}
+    batch = [leased(db, by_job[job_id]) for job_id in (held, stolen, deleted)]
+    with db.connection_context():
+        Job.update(lock_token=uuid.uuid4()).where(Job.id == stolen).execute()
+        Job.delete_by_id(deleted)
+    assert claims.finish_all(db, batch) == [True, False, False]
+    assert job(db, held).lock_token is None
+    assert job(db, stolen).lock_token is not None  # the other holder keeps it
+    # The stale claim's delivery happened, so it is recorded; the deleted job's is not.
+    assert [len(executions(db, j)) for j in (held, stolen, deleted)] == [1, 1, 0]
+
+
+def _listening(db_config):
+    connection = psycopg2.connect(dbname=db_config.db_name, **connect_params(db_config))
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(LISTEN)
+    return connection
+
+
+def _notified(connection) -> bool:
+    time.sleep(0.2)
+    connection.poll()
+    got = bool(connection.notifies)
+    connection.notifies.clear()
+    return got
+
+
+@pytest.mark.parametrize(("cron", "wakes"), [("* * * * * *", True), ("0 0 1 1 *", False)])
+def test_a_finish_wakes_the_ticks_when_the_next_slot_comes_before_their_next_look(
+    db, db_config, add_job, cron, wakes
+):
+    add_job(cron=cron)
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    finishing = leased(db, claim)
+    listener = _listening(db_config)
+    try:
+        assert claims.finish_all(db, [finishing], wake_within=10) == [True]
+        assert _notified(listener) is wakes
+    finally:
+        listener.close()
+
+
+def test_a_finisher_writes_the_finishes_of_many_threads(db, add_job):
+    ids = {add_job() for _ in range(40)}
+    got = claims.claim_due(db, "tick-a", 100, LOCK).claims
+    forged = Claim(got[0].job_id, uuid.uuid4(), got[0].scheduled_for)
+    finisher = Finisher(db, wake_within=0)
+    results = {}
+
+    def finish(claim):
+        results[claim] = finisher.finish(Finishing(claim, outcome(claim)))
+
+    threads = [threading.Thread(target=finish, args=(c,)) for c in [*got, forged]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results[forged] is False
+    assert all(results[c] for c in got)
+    assert sum(len(executions(db, job_id)) for job_id in ids) == 41
+    with db.connection_context():
+        assert Job.select().where(Job.lock_token.is_null(False)).count() == 0
+
+
+def test_a_finisher_hands_a_database_error_to_the_waiting_thread(db_config):
+    broken = open_database(type(db_config)(**{**db_config.__dict__, "db_host": ("127.0.0.1", 1)}))
+    claim = Claim(uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+    with pytest.raises(peewee.OperationalError):
+        Finisher(broken, wake_within=0).finish(Finishing(claim, outcome(claim)))
