@@ -31,10 +31,12 @@ class JobsResource:
 
     def on_get(self, req, resp):
         limit, offset = page(req)
+        after = req.get_param("after")
         rows = jobstore.list_jobs(
             limit,
             offset,
             tags(req),
+            after=job_id(after) if after else None,
             status=choice(req, "status", STATUSES),
             type_=choice(req, "type", JOB_TYPES),
         )

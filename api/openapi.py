@@ -89,6 +89,11 @@ def document() -> dict:
                     {"200": _body(schemas.JOBS, "jobs")},
                     parameters=[
                         *_PAGE,
+                        _query(
+                            "after",
+                            {"type": "string", "format": "uuid"},
+                            "keyset page: the jobs after this job id (the last of the page before)",
+                        ),
                         {
                             **_query("tags", {"type": "array", "items": schemas.STRING}, "all of"),
                             "style": "form",

@@ -329,7 +329,25 @@ def test_limit_and_offset_give_disjoint_pages_that_cover_every_job(client):
     assert set(seen) == ids
 
 
+def test_after_pages_through_every_job_in_order_with_filters_kept(client):
+    ids = [create(client, http_job(tags=["k"]))["id"] for _ in range(5)]
+    create(client, http_job(tags=["other"]))
+    seen, after = [], ""
+    while page := listed(client, f"limit=2&tags=k{after}"):
+        seen += [job["id"] for job in page]
+        after = f"&after={page[-1]['id']}"
+    assert seen == ids
+
+
+@pytest.mark.parametrize(
+    ("after", "word"), [("nope", "invalid job id"), (str(uuid.uuid4()), "after: no job")]
+)
+def test_after_an_unknown_or_malformed_job_id_is_400(client, after, word):
+    assert word in error_of(client.simulate_get("/v1/jobs", query_string=f"after={after}"), 400)
+
+
 def test_repeated_tags_parameters_return_only_jobs_having_every_given_tag(client):
+
     both = create(client, http_job(tags=["a", "b"]))["id"]
     only_a = create(client, http_job(tags=["a"]))["id"]
     create(client, http_job(tags=["b"]))
