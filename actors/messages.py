@@ -5,7 +5,8 @@ stale or duplicated message is harmless.
 """
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 
 import dramatiq
@@ -31,11 +32,20 @@ def run_message(claim: Claim) -> dramatiq.Message:
     )
 
 
-def sender(broker: dramatiq.Broker) -> Callable[[Claim], None]:
-    """What the tick calls with each claim: enqueue its run message on `broker`."""
+def sender(broker: dramatiq.Broker, threads: int = 4) -> Callable[[Sequence[Claim]], None]:
+    """What the tick calls with its claims: enqueue a run message for each on `broker`.
 
-    def send(claim: Claim) -> None:
-        broker.enqueue(run_message(claim))
+    Several at once: each send waits for RabbitMQ's confirm, which caps one
+    sender near 1,000 messages a second on a small machine. Every send ends
+    before the first error, if any, is raised.
+    """
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="send")
+
+    def send(claims: Sequence[Claim]) -> None:
+        futures = [pool.submit(broker.enqueue, run_message(claim)) for claim in claims]
+        wait(futures)
+        for future in futures:
+            future.result()
 
     return send
 

@@ -1,7 +1,7 @@
 """The tick loop: claim due jobs, hand each claim to `send`, sleep until the next is due.
 
-The tick is the only producer of run messages. A claim whose message could not be
-sent is released at once; one whose message is lost later expires and is claimed
+The tick is the only producer of run messages. Claims whose messages could not
+be sent are released at once; one whose message is lost later expires and is claimed
 again (DESIGN.md, Claims).
 """
 
@@ -43,15 +43,16 @@ class TickSettings:
         )
 
 
-def tick_once(db, send: Callable[[Claim], None], settings: TickSettings) -> Claimed:
-    """Claim what is due and send it. If a send fails, the claims not sent yet are
-    given back and the error raised."""
+def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -> Claimed:
+    """Claim what is due and send it. If sending fails, the claims are given back
+    (a message that did go out is then stale, and dropped by its worker) and the
+    error is raised."""
     claimed = claims.claim_due(db, settings.owner, settings.max_jobs, settings.lock_seconds)
-    for index, claim in enumerate(claimed.claims):
+    if claimed.claims:
         try:
-            send(claim)
+            send(claimed.claims)
         except Exception:
-            claims.release(db, claimed.claims[index:])
+            claims.release(db, claimed.claims)
             raise
     return claimed
 
@@ -75,7 +76,7 @@ def pause_after(claimed: Claimed, interval: float, saturated: int) -> float:
 
 def run_tick(
     db,
-    send: Callable[[Claim], None],
+    send: Callable[[list[Claim]], None],
     settings: TickSettings,
     stop: threading.Event,
     sleep: Callable[[float, threading.Event], object] | None = None,

@@ -50,7 +50,7 @@ def test_a_job_created_through_the_store_wakes_a_tick_sleeping_out_a_long_interv
     sent, stop = [], threading.Event()
     waker = Waker(db_config)
     settings = TickSettings(owner="tick-a", interval=30, max_jobs=10, lock_seconds=60)
-    thread = threading.Thread(target=run_tick, args=(db, sent.append, settings, stop, waker.wait))
+    thread = threading.Thread(target=run_tick, args=(db, sent.extend, settings, stop, waker.wait))
     thread.start()
     try:
         time.sleep(0.5)  # the tick found nothing and sleeps its 30 s

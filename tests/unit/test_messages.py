@@ -1,0 +1,48 @@
+"""The tick's sender: a run message per claim, sent concurrently, errors raised."""
+
+import threading
+import uuid
+from datetime import UTC, datetime
+
+import dramatiq
+import pytest
+
+from actors.broker import drain_queued, in_process_broker
+from actors.messages import claim_of, sender
+from app.claims import Claim
+
+
+def some_claims(count: int) -> list[Claim]:
+    return [Claim(uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)) for _ in range(count)]
+
+
+def test_every_claim_becomes_one_run_message_that_carries_it_back():
+    broker = in_process_broker()
+    broker.declare_queue("scheduler")
+    claims = some_claims(50)
+    sender(broker)(claims)
+    carried = {claim_of(*message.args) for message in drain_queued(broker)}
+    assert carried == set(claims)
+
+
+class FailingBroker(dramatiq.Broker):
+    """Refuses one message; counts the sends that were still running."""
+
+    def __init__(self, refused: uuid.UUID):
+        super().__init__(middleware=[])
+        self.refused, self.sent, self.lock = str(refused), [], threading.Lock()
+
+    def enqueue(self, message, *, delay=None):
+        if message.args[0] == self.refused:
+            raise ConnectionError("refused")
+        with self.lock:
+            self.sent.append(message.args[0])
+        return message
+
+
+def test_a_failed_send_is_raised_after_every_other_send_has_ended():
+    claims = some_claims(40)
+    broker = FailingBroker(claims[0].job_id)
+    with pytest.raises(ConnectionError, match="refused"):
+        sender(broker)(claims)
+    assert len(broker.sent) == 39
