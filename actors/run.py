@@ -8,8 +8,8 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from actors.amqp import AmqpExecutor
+from actors.batching import Batcher
 from actors.delivery import AttemptResult, Delivery, utcnow
-from actors.finishing import Finisher
 from actors.http import HttpExecutor, Outbound
 from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
@@ -44,7 +44,11 @@ class Runner:
         self.default_timeout = default_timeout  # seconds per attempt
         self.box = box or SecretBox(())
         self.leases = LeaseKeeper(db, lock_seconds)
-        self.finisher = Finisher(db, wake_within)
+        # The starts and finishes of this process's threads, each group-committed.
+        self.lease = Batcher(lambda held: claims.lease_all(db, held, lock_seconds), "leases")
+        self.finish = Batcher(
+            lambda batch: claims.finish_all(db, batch, wake_within=wake_within), "finishes"
+        )
         self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
 
     @classmethod
@@ -63,7 +67,7 @@ class Runner:
         message = CurrentMessage.get_current_message()
         attempt = message.options.get("retries", 0) + 1
         ids = {"job_id": job_id, "attempt": attempt}
-        definition = claims.lease(self.db, claim, self.lock_seconds)
+        definition = self.lease(claim)
         if definition is None:
             log.info("stale run message dropped: the claim is no longer held", extra=ids)
             return
@@ -150,7 +154,7 @@ class Runner:
         self._finish(Finishing(claim, outcome, definition.basis), ids)
 
     def _finish(self, finishing: Finishing, ids: dict) -> None:
-        if not self.finisher.finish(finishing):
+        if not self.finish(finishing):
             log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
         log.info("execution %s", finishing.outcome.status.lower(), extra=ids)
 

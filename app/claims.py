@@ -94,31 +94,38 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> Claimed:
     return Claimed([Claim(*row[:4]) for row in rows if row[0] is not None], free, next_due_in)
 
 
-def lease(db, claim: Claim, lock_seconds: float) -> Definition | None:
-    """Renew `claim` for `lock_seconds` and read its job; None if the claim is stale."""
-    params = {"job_id": claim.job_id, "token": claim.token, "lock_seconds": lock_seconds}
+def lease(db, claim: Claim, lease_seconds: float) -> Definition | None:
+    """`lease_all` of one claim."""
+    return lease_all(db, [claim], lease_seconds)[0]
+
+
+def lease_all(db, held: Sequence[Claim], lease_seconds: float) -> list[Definition | None]:
+    """Renew each claim for `lease_seconds` and read its job, in one statement;
+    None for a claim that is stale."""
+    if not held:
+        return []
+    params = {
+        "job_ids": [c.job_id for c in held],
+        "tokens": [c.token for c in held],
+        "lock_seconds": lease_seconds,
+    }
     with db.connection_context():
-        row = db.execute_sql(queries.LEASE, params).fetchone()
-    if row is None:
-        return None
+        rows = db.execute_sql(queries.LEASE, params).fetchall()
+    leased = {(job_id, token): _definition(row) for job_id, token, *row in rows}
+    return [leased.get((c.job_id, c.token)) for c in held]
+
+
+def _definition(row) -> Definition:
     *definition, execute_at, cron, timezone, starts_at, ends_at, max_runs, runs = row
     schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs)
     return Definition(*definition, basis=Basis(schedule, runs))
 
 
-def extend_leases(db, claims: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
+def extend_leases(db, held: Iterable[Claim], lease_seconds: float) -> set[uuid.UUID]:
     """Renew many claims at once; the job ids whose claim is still held."""
-    claims = list(claims)
-    if not claims:
-        return set()
-    params = {
-        "job_ids": [c.job_id for c in claims],
-        "tokens": [c.token for c in claims],
-        "lock_seconds": lock_seconds,
-    }
-    with db.connection_context():
-        rows = db.execute_sql(queries.EXTEND_LEASES, params).fetchall()
-    return {row[0] for row in rows}
+    held = list(held)
+    leased = lease_all(db, held, lease_seconds)
+    return {c.job_id for c, definition in zip(held, leased, strict=True) if definition}
 
 
 def finish(db, claim: Claim, outcome: Outcome, basis: Basis | None = None, **kwargs) -> bool:

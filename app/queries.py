@@ -10,32 +10,40 @@ WAKE_CHANNEL = "scheduler_wake"
 LISTEN = f"LISTEN {WAKE_CHANNEL}"
 WAKE = f"NOTIFY {WAKE_CHANNEL}"
 
-# Lock up to (max_jobs - this owner's unfinished claims) due jobs, oldest first,
-# skipping rows another claimer is locking; give each a fresh token. A job is due
-# when its scheduled slot has come (and it is not paused) or a run was requested;
-# the slot is next_run or the time of the request, and `manual` says which.
-# Always one row more than the claims, with the id NULL: it carries the free
-# capacity found and the seconds until the next future slot (NULL: none), by the
-# database's clock, so the tick knows how long it may sleep.
+# Lock up to (max_jobs - this owner's unfinished claims) due jobs, skipping rows
+# another claimer is locking, and give each a fresh token: first jobs whose run
+# was requested (run now), then jobs whose slot has come, oldest first; a job
+# with both is claimed for its slot, which serves the request too. Each scan
+# follows its index and stops once it has enough, so a claim costs the same
+# whatever the backlog. Always one row more than the claims, with the id NULL:
+# it carries the free capacity found and the seconds until the next future slot
+# (NULL: none), by the database's clock, so the tick knows how long to sleep.
 CLAIM_DUE = """
 WITH capacity AS (
     SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
     FROM jobs
     WHERE locked_by = %(owner)s AND locked_until > now()
-), due AS (
+), requested AS (
     SELECT id FROM jobs
-    WHERE ((status = 'RUNNING' AND next_run <= now()) OR run_requested_at IS NOT NULL)
+    WHERE run_requested_at IS NOT NULL
+      AND NOT COALESCE(status = 'RUNNING' AND next_run <= now(), false)
       AND (locked_until IS NULL OR locked_until <= now())
-    ORDER BY LEAST(CASE WHEN status = 'RUNNING' THEN next_run END, run_requested_at)
+    ORDER BY run_requested_at
     LIMIT (SELECT free FROM capacity)
+    FOR UPDATE SKIP LOCKED
+), scheduled AS (
+    SELECT id FROM jobs
+    WHERE status = 'RUNNING' AND next_run <= now()
+      AND (locked_until IS NULL OR locked_until <= now())
+    ORDER BY next_run
+    LIMIT (SELECT free FROM capacity) - (SELECT count(*) FROM requested)
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jobs AS j
     SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
         locked_by = %(owner)s,
         lock_token = gen_random_uuid()
-    FROM due
-    WHERE j.id = due.id
+    WHERE j.id IN (SELECT id FROM requested UNION ALL SELECT id FROM scheduled)
     RETURNING j.id, j.lock_token,
         CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
              THEN j.next_run ELSE j.run_requested_at END AS slot,
@@ -49,16 +57,6 @@ SELECT NULL, NULL, NULL, NULL, free,
 FROM capacity
 """
 
-# Renew one claim and read the definition to run under it, with the schedule its
-# finish computes the next run from; no row: the claim is stale.
-LEASE = """
-UPDATE jobs
-SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
-WHERE id = %(job_id)s AND lock_token = %(token)s
-RETURNING type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
-    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
-"""
-
 # Statements that change many jobs lock them in id order first, so that two of
 # them (two finishing workers, a finish and a lease renewal) never deadlock.
 _LOCK_HELD = """
@@ -66,14 +64,18 @@ locked AS (
     SELECT id FROM jobs WHERE id = ANY(%(job_ids)s::uuid[]) ORDER BY id FOR NO KEY UPDATE
 )"""
 
-# Renew many claims in one round trip; returns the ids whose token still matched.
-EXTEND_LEASES = f"""
+# Renew claims for `lock_seconds` and read each job's definition to run under it,
+# with the schedule its finish computes the next run from; a claim with no row
+# is stale. Only locked_until changes, so the row is updated in place (HOT).
+LEASE = f"""
 WITH {_LOCK_HELD}
 UPDATE jobs AS j
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
 FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
 WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
-RETURNING j.id
+RETURNING j.id, held.token,
+    type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
+    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
 """
 
 # The finishes of a batch, one row each: the execution to record and the next run

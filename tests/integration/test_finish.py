@@ -10,7 +10,7 @@ import peewee
 import psycopg2
 import pytest
 
-from actors.finishing import Finisher
+from actors.batching import Batcher
 from app import claims
 from app.claims import Claim, Finishing
 from app.database import connect_params, open_database
@@ -92,30 +92,33 @@ def test_a_finish_wakes_the_ticks_when_the_next_slot_comes_before_their_next_loo
         listener.close()
 
 
-def test_a_finisher_writes_the_finishes_of_many_threads(db, add_job):
+def test_a_batcher_group_commits_the_leases_and_finishes_of_many_threads(db, add_job):
     ids = {add_job() for _ in range(40)}
     got = claims.claim_due(db, "tick-a", 100, LOCK).claims
     forged = Claim(got[0].job_id, uuid.uuid4(), got[0].scheduled_for)
-    finisher = Finisher(db, wake_within=0)
+    lease = Batcher(lambda held: claims.lease_all(db, held, LOCK), "leases")
+    finish = Batcher(lambda batch: claims.finish_all(db, batch), "finishes")
     results = {}
 
-    def finish(claim):
-        results[claim] = finisher.finish(Finishing(claim, outcome(claim)))
+    def run(claim):
+        definition = lease(claim)
+        results[claim] = (definition is not None, finish(Finishing(claim, outcome(claim))))
 
-    threads = [threading.Thread(target=finish, args=(c,)) for c in [*got, forged]]
+    threads = [threading.Thread(target=run, args=(c,)) for c in [*got, forged]]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results[forged] is False
-    assert all(results[c] for c in got)
+    assert results[forged] == (False, False)
+    assert all(results[c] == (True, True) for c in got)
     assert sum(len(executions(db, job_id)) for job_id in ids) == 41
     with db.connection_context():
         assert Job.select().where(Job.lock_token.is_null(False)).count() == 0
 
 
-def test_a_finisher_hands_a_database_error_to_the_waiting_thread(db_config):
+def test_a_batcher_hands_a_database_error_to_the_waiting_thread(db_config):
     broken = open_database(type(db_config)(**{**db_config.__dict__, "db_host": ("127.0.0.1", 1)}))
     claim = Claim(uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
+    finish = Batcher(lambda batch: claims.finish_all(broken, batch), "finishes")
     with pytest.raises(peewee.OperationalError):
-        Finisher(broken, wake_within=0).finish(Finishing(claim, outcome(claim)))
+        finish(Finishing(claim, outcome(claim)))
