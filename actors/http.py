@@ -140,11 +140,13 @@ class HttpExecutor:
         redirect to another host drops the secret headers."""
         for _ in range(MAX_REDIRECTS + 1):
             pinned, name, host_header = _pin(url, self.outbound)
-            request = requests.Request(
+            # Prepared alone, not by the session: no cookie a target set reaches
+            # another job's target, and nothing of the environment is merged in.
+            prepared = requests.Request(
                 method, pinned, headers={**headers, "Host": host_header}, data=body
-            )
-            prepared = self._session().prepare_request(request)
+            ).prepare()
             prepared.pinned_host = name
+
             response = self._session().send(
                 prepared, timeout=timeout, allow_redirects=False, stream=True
             )
