@@ -12,14 +12,16 @@ import uuid
 
 from app import claims
 from app.claims import Claim
+from app.outage import DATABASE_DOWN, Outage
 
 log = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    def __init__(self, db, lock_seconds: float):
+    def __init__(self, db, lock_seconds: float, outage: Outage):
         self.db = db
         self.lock_seconds = lock_seconds
+        self.outage = outage
         self._held: dict[uuid.UUID, Claim] = {}
         self._mutex = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -44,6 +46,18 @@ class LeaseKeeper:
     def stop(self) -> None:
         self._stop.set()
 
+    def abandon(self) -> None:
+        """Give back the claims of attempts still running, as the process goes away
+        without finishing them: the jobs are claimed again at once, not after the
+        lock time. (A cut-off attempt may have reached its target: its slot may
+        then be delivered twice, with the same delivery id.)"""
+        with self._mutex:
+            held = list(self._held.values())
+            self._held.clear()
+        if held:
+            claims.release(self.db, held)
+            log.warning("gave back %d claim(s) of attempts cut off by shutdown", len(held))
+
     def _renew_forever(self) -> None:
         while not self._stop.wait(self.lock_seconds / 3):
             with self._mutex:
@@ -52,11 +66,18 @@ class LeaseKeeper:
                 continue
             try:
                 kept = claims.extend_leases(self.db, held, self.lock_seconds)
-            except Exception as error:  # a database outage must not end the thread
-                log.warning("lease renewal failed: %s", error)
+            except DATABASE_DOWN as error:
+                self.outage.failed(error)
                 continue
-            for claim in held:
+            except Exception:  # nothing may end this thread: the leases depend on it
+                log.exception("lease renewal failed")
+                continue
+            self.outage.recovered()
+            with self._mutex:  # an attempt that finished meanwhile released its claim
+                lost = [c for c in held if c.job_id not in kept and c in self._held.values()]
+            for claim in lost:
                 if claim.job_id not in kept:
+
                     log.warning(
                         "lease lost: the job was deleted or its claim expired",
                         extra={"job_id": str(claim.job_id)},

@@ -17,6 +17,7 @@ from app import claims
 from app.claims import Claim, Definition, Finishing, Outcome
 from app.config import Config
 from app.durations import format_duration
+from app.outage import Outage, retry_through
 from app.redaction import basic_credentials, basic_token, merge_secrets, scrub, split_secrets
 from app.retry import policy_from_json, retry_delay
 from app.schedule import delivery_id, lag_exceeds
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 # Dramatiq's own retry limit: only a guard, since the actor decides when to stop
 # (it records the last failure itself) and never retries more than the policy says.
 _DRAMATIQ_MAX_RETRIES = 100
+# How long a finish waits out a database outage, in seconds, before its message is
+# retried by Dramatiq (calling the target again). The target was called: the
+# record of it is worth a worker thread's wait.
+_FINISH_PATIENCE = 600.0
 
 
 class Runner:
@@ -43,7 +48,8 @@ class Runner:
         self.lock_seconds = lock_seconds
         self.default_timeout = default_timeout  # seconds per attempt
         self.box = box or SecretBox(())
-        self.leases = LeaseKeeper(db, lock_seconds)
+        self.outage = Outage(log)
+        self.leases = LeaseKeeper(db, lock_seconds, self.outage)
         # The starts and finishes of this process's threads, each group-committed.
         self.lease = Batcher(lambda held: claims.lease_all(db, held, lock_seconds), "leases")
         self.finish = Batcher(
@@ -67,7 +73,8 @@ class Runner:
         message = CurrentMessage.get_current_message()
         attempt = message.options.get("retries", 0) + 1
         ids = {"job_id": job_id, "attempt": attempt}
-        definition = self.lease(claim)
+        # Past the lock time, a claim not renewed has expired and is claimed again.
+        definition = retry_through(lambda: self.lease(claim), self.outage, self.lock_seconds)
         if definition is None:
             log.info("stale run message dropped: the claim is no longer held", extra=ids)
             return
@@ -91,7 +98,7 @@ class Runner:
             wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
             # Keep the claim through the wait, so no other tick claims the job meanwhile.
             # A claim already lost is not retried; the attempt made is still recorded.
-            if wait is not None and claims.lease(self.db, claim, wait + self.lock_seconds):
+            if wait is not None and self._hold_through(claim, wait):
                 log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
                 raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
         outcome = Outcome(
@@ -153,14 +160,38 @@ class Runner:
         ids = {"job_id": str(claim.job_id), "attempt": 0}
         self._finish(Finishing(claim, outcome, definition.basis), ids)
 
+    def _hold_through(self, claim: Claim, wait: float) -> bool:
+        return bool(
+            retry_through(
+                lambda: claims.lease(self.db, claim, wait + self.lock_seconds),
+                self.outage,
+                self.lock_seconds,
+            )
+        )
+
     def _finish(self, finishing: Finishing, ids: dict) -> None:
-        if not self.finish(finishing):
+        if not retry_through(lambda: self.finish(finishing), self.outage, _FINISH_PATIENCE):
             log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
         log.info("execution %s", finishing.outcome.status.lower(), extra=ids)
 
 
+class GiveBackOnShutdown(dramatiq.Middleware):
+    """When a worker stops, after its threads had their shutdown timeout to finish
+    what they were running, it gives back the claims of attempts still running."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+
+    def after_worker_shutdown(self, broker, worker):
+        try:
+            self.runner.leases.abandon()
+        except Exception as error:  # they expire after the lock time instead
+            log.warning("could not give back the claims of cut-off attempts: %s", error)
+
+
 def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:
     """Register the run actor on `broker`, executing with `runner`."""
+    broker.add_middleware(GiveBackOnShutdown(runner))
     return dramatiq.Actor(
         runner.run,
         broker=broker,

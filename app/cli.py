@@ -74,6 +74,9 @@ def _worker(config: Config) -> int:
             str(config.worker_processes),
             "--threads",
             str(config.worker_threads),
+            "--worker-shutdown-timeout",
+            str(round(config.worker_shutdown_timeout * 1000)),
+
             "--skip-logging",
         ]
     )

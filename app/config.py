@@ -142,6 +142,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("worker-threads", "int", "8", "threads per worker process", minimum=1),
     Option(
+        "worker-shutdown-timeout",
+        "duration",
+        "40s",
+        "on SIGTERM, how long a worker lets running attempts finish (and records them); "
+        "the claims of attempts still running then are given back, to run elsewhere at once",
+        minimum=0.001,
+    ),
+
+    Option(
         "job-timeout",
         "duration",
         "30s",
@@ -232,6 +241,7 @@ class Config:
     broker_url: str
     worker_processes: int
     worker_threads: int
+    worker_shutdown_timeout: float
     job_timeout: float
     execution_retention: float
     api_keys: tuple[str, ...]

@@ -156,14 +156,19 @@ FOR UPDATE
 """
 
 # Give claims back without running them (enqueue failed, worker stopping): the
-# job stays due and the next tick claims it again.
+# job stays due, and the ticks are woken to claim it again at once.
+
 RELEASE = f"""
-WITH {_LOCK_HELD}
-UPDATE jobs AS j
-SET locked_until = NULL, locked_by = NULL, lock_token = NULL
-FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
-WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
+WITH {_LOCK_HELD}, released AS (
+    UPDATE jobs AS j
+    SET locked_until = NULL, locked_by = NULL, lock_token = NULL
+    FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
+    WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
+    RETURNING j.id
+)
+SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (SELECT 1 FROM released LIMIT 1) AS first_released
 """
+
 
 # Retention: delete one batch of executions older than the retention, oldest
 # first, skipping rows another pruner holds, so no lock is held for long.

@@ -14,10 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg2
 import requests
 
 from app.sealing import generate_key
-from tests.services import scheduler_environ
+from tests.services import admin_connection, scheduler_environ
 
 SCHEDULER = str(Path(sys.executable).parent / "scheduler")
 
@@ -169,6 +170,26 @@ def wait_for(condition, timeout: float = 30, interval: float = 0.1):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def run_sql(stack: Stack, statement: str, *params) -> list[tuple]:
+    """A statement on the stack's own database (to simulate downtime, or to look
+    at what the API does not show); its rows, if it returns any."""
+    admin = admin_connection()
+    dsn = admin.get_dsn_parameters()
+    admin.close()
+    connection = psycopg2.connect(
+        host=dsn["host"],
+        port=dsn["port"],
+        user=dsn["user"],
+        dbname=stack.environ["SCHEDULER_DB_NAME"],
+    )
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
 
 
 def header(hit: Hit, name: str) -> str | None:

@@ -5,11 +5,9 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg2
 import requests
 
-from tests.e2e.stack import header, wait_for
-from tests.services import admin_connection
+from tests.e2e.stack import header, run_sql, wait_for
 
 
 def later(hours: float = 1) -> str:
@@ -28,22 +26,6 @@ def post(stack, path: str, expected: int = 200) -> dict:
 
 def get_job(stack, job_id: str) -> dict:
     return requests.get(f"{stack.api}/v1/jobs/{job_id}", timeout=10).json()
-
-
-def run_sql(stack, sql: str, *params) -> None:
-    """A statement on the stack's own database (to simulate downtime)."""
-    admin = admin_connection()
-    dsn = admin.get_dsn_parameters()
-    admin.close()
-    connection = psycopg2.connect(
-        host=dsn["host"],
-        port=dsn["port"],
-        user=dsn["user"],
-        dbname=stack.environ["SCHEDULER_DB_NAME"],
-    )
-    with connection, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    connection.close()
 
 
 def test_a_paused_job_does_not_run_and_a_resumed_one_runs_again(stack, target):

@@ -122,3 +122,16 @@ def test_a_batcher_hands_a_database_error_to_the_waiting_thread(db_config):
     finish = Batcher(lambda batch: claims.finish_all(broken, batch), "finishes")
     with pytest.raises(peewee.OperationalError):
         finish(Finishing(claim, outcome(claim)))
+
+
+def test_claims_given_back_wake_the_ticks(db, db_config, add_job):
+    add_job()
+    claimed = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    listener = _listening(db_config)
+    try:
+        claims.release(db, claimed)
+        assert _notified(listener) is True
+        claims.release(db, claimed)  # already given back: nothing to wake for
+        assert _notified(listener) is False
+    finally:
+        listener.close()
