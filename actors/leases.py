@@ -76,9 +76,7 @@ class LeaseKeeper:
             with self._mutex:  # an attempt that finished meanwhile released its claim
                 lost = [c for c in held if c.job_id not in kept and c in self._held.values()]
             for claim in lost:
-                if claim.job_id not in kept:
-
-                    log.warning(
-                        "lease lost: the job was deleted or its claim expired",
-                        extra={"job_id": str(claim.job_id)},
-                    )
+                log.warning(
+                    "lease lost: the job was deleted or its claim expired",
+                    extra={"job_id": str(claim.job_id)},
+                )
