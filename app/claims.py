@@ -5,6 +5,7 @@ after the claim is fenced by the lock token; a stale caller is told so (a False,
 a None, a smaller set) and never changes a job another claimer holds.
 """
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -167,45 +168,51 @@ def _advance_as_it_is(db, finishing: Finishing, wake_within: float) -> bool:
 
 
 def _batch(batch: Sequence[Finishing], now: datetime, wake_within: float) -> dict:
-    """FINISH's parameters: one array per column, one element per finish."""
-    rows = [_row(f, now) for f in batch]
-    params = {name: [row[name] for row in rows] for name in rows[0]}
-    params["wake_within"] = wake_within
-    return params
+    """FINISH's parameters."""
+    return {
+        "finished": json.dumps([_row(f, now) for f in batch], default=str),
+        "job_ids": [f.claim.job_id for f in batch],
+        "wake_within": wake_within,
+    }
 
 
 def _row(finishing: Finishing, now: datetime) -> dict:
     claim, outcome, basis = finishing.claim, finishing.outcome, finishing.basis
     served = int(not claim.manual and outcome.status != "SKIPPED")
     schedule = basis.schedule if basis else Schedule()
-
     return {
-        "job_ids": claim.job_id,
-        "tokens": claim.token,
-        "delivery_ids": outcome.delivery_id,
+        "job_id": claim.job_id,
+        "token": claim.token,
+        "delivery_id": outcome.delivery_id,
         "scheduled_for": claim.scheduled_for,
         "manual": claim.manual,
-        "start_times": outcome.start_time,
-        "end_times": outcome.end_time,
-        "statuses": outcome.status,
+        "start_time": outcome.start_time,
+        "end_time": outcome.end_time,
+        "status": outcome.status,
         "attempts": outcome.attempts,
-        "error_messages": outcome.error_message,
-        "status_codes": outcome.status_code,
-        "response_excerpts": outcome.response_excerpt,
+        "error_message": _storable(outcome.error_message),
+        "status_code": outcome.status_code,
+        "response_excerpt": _storable(outcome.response_excerpt),
         "lag_ms": _millis(outcome.start_time - claim.scheduled_for),
         "duration_ms": _millis(outcome.end_time - outcome.start_time),
-        "next_runs": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
+        "next_run": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
         if basis
         else None,
         "served": served,
         "execute_at": schedule.execute_at,
-        "cron_schedules": schedule.cron,
-        "timezones": schedule.timezone,
+        "cron_schedule": schedule.cron,
+        "timezone": schedule.timezone,
         "starts_at": schedule.starts_at,
         "ends_at": schedule.ends_at,
         "max_runs": schedule.max_runs,
-        "runs": basis.runs if basis else None,  # NULL matches no job: no basis to check
+        "runs": basis.runs if basis else None,  # null matches no job: no basis to check
     }
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` without NUL, which PostgreSQL text cannot hold (a target may answer
+    with any bytes, and a record that cannot be written would retry forever)."""
+    return text.replace("\x00", "\ufffd") if text else text
 
 
 def _millis(delta) -> int:

@@ -78,25 +78,19 @@ RETURNING j.id, held.token,
     execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
 """
 
-# The finishes of a batch, one row each: the execution to record and the next run
-# computed from the job's schedule as it was read (execute_at .. runs; runs NULL
-# when it was not read, which matches no job).
+# The finishes of a batch, one JSON object each (one parameter however many, cheap
+# to send): the execution to record and the next run computed from the job's
+# schedule as it was read (execute_at .. runs; runs null when it was not read,
+# which matches no job). `job_ids` lists their jobs, to lock.
 _FINISHED = """
 finished AS (
-    SELECT * FROM unnest(
-        %(job_ids)s::uuid[], %(tokens)s::uuid[], %(delivery_ids)s::uuid[],
-        %(scheduled_for)s::timestamptz[], %(manual)s::boolean[],
-        %(start_times)s::timestamptz[], %(end_times)s::timestamptz[], %(statuses)s::text[],
-        %(attempts)s::int[], %(error_messages)s::text[], %(status_codes)s::int[],
-        %(response_excerpts)s::text[], %(lag_ms)s::bigint[], %(duration_ms)s::bigint[],
-        %(next_runs)s::timestamptz[], %(served)s::int[],
-        %(execute_at)s::timestamptz[], %(cron_schedules)s::text[], %(timezones)s::text[],
-        %(starts_at)s::timestamptz[], %(ends_at)s::timestamptz[], %(max_runs)s::int[],
-        %(runs)s::int[]
-    ) AS f(job_id, token, delivery_id, scheduled_for, manual, start_time, end_time, status,
-           attempts, error_message, status_code, response_excerpt, lag_ms, duration_ms,
-           next_run, served, execute_at, cron_schedule, timezone, starts_at, ends_at,
-           max_runs, runs)
+    SELECT * FROM jsonb_to_recordset(%(finished)s::jsonb) AS f(
+        job_id uuid, token uuid, delivery_id uuid, scheduled_for timestamptz,
+        manual boolean, start_time timestamptz, end_time timestamptz, status text,
+        attempts int, error_message text, status_code int, response_excerpt text,
+        lag_ms bigint, duration_ms bigint, next_run timestamptz, served int,
+        execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
+        ends_at timestamptz, max_runs int, runs int)
 )"""
 
 # Move each job on and release it, only under its claim's token and only if its
@@ -166,7 +160,8 @@ WITH {_LOCK_HELD}, released AS (
     WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
     RETURNING j.id
 )
-SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (SELECT 1 FROM released LIMIT 1) AS first_released
+SELECT count(pg_notify('{WAKE_CHANNEL}', ''))
+FROM (SELECT 1 FROM released LIMIT 1) AS first_released
 """
 
 

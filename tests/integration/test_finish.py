@@ -4,6 +4,7 @@ the wake-up it sends, and the group commit of a worker process's threads."""
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import peewee
@@ -135,3 +136,12 @@ def test_claims_given_back_wake_the_ticks(db, db_config, add_job):
         assert _notified(listener) is False
     finally:
         listener.close()
+
+
+def test_a_response_with_nul_bytes_is_recorded_with_them_replaced(db, add_job):
+    job_id = add_job()
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    binary = replace(outcome(claim), response_excerpt="PK\x00\x03", error_message="a\x00b")
+    assert claims.finish(db, claim, binary) is True
+    [record] = executions(db, job_id)
+    assert (record.response_excerpt, record.error_message) == ("PK\ufffd\x03", "a\ufffdb")
