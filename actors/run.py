@@ -13,7 +13,7 @@ from actors.delivery import AttemptResult, Delivery, utcnow
 from actors.http import HttpExecutor, Outbound
 from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
-from app import claims
+from app import claims, metrics
 from app.claims import Claim, Definition, Finishing, Outcome
 from app.config import Config
 from app.durations import format_duration
@@ -88,11 +88,13 @@ class Runner:
             claim.scheduled_for,
             attempt,
         )
+        ids["delivery_id"] = str(delivery.delivery_id)
         if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
-            self._skip(claim, definition, delivery, started)
+            self._skip(claim, definition, delivery, started, ids)
             return
         with self.leases.holding(claim):
             result = self._attempt(definition, delivery)
+        metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
         if not result.success:
             policy = policy_from_json(definition.retry_policy)
             wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
@@ -111,7 +113,7 @@ class Runner:
             status_code=result.status_code,
             response_excerpt=result.response_excerpt,
         )
-        self._finish(Finishing(claim, outcome, definition.basis), ids)
+        self._finish(Finishing(claim, outcome, definition.basis), definition.type, ids)
 
     def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
         try:
@@ -144,7 +146,12 @@ class Runner:
         )
 
     def _skip(
-        self, claim: Claim, definition: Definition, delivery: Delivery, started: datetime
+        self,
+        claim: Claim,
+        definition: Definition,
+        delivery: Delivery,
+        started: datetime,
+        ids: dict,
     ) -> None:
         grace = definition.misfire_grace
         late = format_duration((started - claim.scheduled_for).total_seconds())
@@ -157,8 +164,7 @@ class Runner:
             error_message=f"skipped: started {late} after its slot, misfire_grace is "
             f"{format_duration(grace)}",
         )
-        ids = {"job_id": str(claim.job_id), "attempt": 0}
-        self._finish(Finishing(claim, outcome, definition.basis), ids)
+        self._finish(Finishing(claim, outcome, definition.basis), definition.type, ids)
 
     def _hold_through(self, claim: Claim, wait: float) -> bool:
         return bool(
@@ -169,10 +175,18 @@ class Runner:
             )
         )
 
-    def _finish(self, finishing: Finishing, ids: dict) -> None:
+    def _finish(self, finishing: Finishing, job_type: str, ids: dict) -> None:
         if not retry_through(lambda: self.finish(finishing), self.outage, _FINISH_PATIENCE):
             log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
-        log.info("execution %s", finishing.outcome.status.lower(), extra=ids)
+        outcome, slot = finishing.outcome, finishing.claim.scheduled_for
+        metrics.EXECUTIONS.labels(job_type, outcome.status).inc()
+        metrics.EXECUTION_DURATION.labels(job_type).observe(
+            (outcome.end_time - outcome.start_time).total_seconds()
+        )
+        metrics.FIRE_LAG.labels(job_type).observe(
+            max((outcome.start_time - slot).total_seconds(), 0.0)
+        )
+        log.info("execution %s", outcome.status.lower(), extra=ids)
 
 
 class GiveBackOnShutdown(dramatiq.Middleware):

@@ -13,7 +13,7 @@ from app.database import open_database
 from app.logs import configure_logging
 
 config = load_config()
-configure_logging(config.log_level)
+configure_logging(config.log_level, config.log_format)
 broker = rabbitmq_broker(config)
 dramatiq.set_broker(broker)
 declare(broker, Runner.from_config(open_database(config), config))

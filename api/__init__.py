@@ -1,10 +1,12 @@
 """The management API: a Falcon WSGI app over the job store."""
 
+from collections.abc import Callable
+
 import falcon
 
-from api import errors
+from api import console, errors
 from api.auth import RequireApiKey
-from api.health import HealthResource
+from api.health import HealthResource, ReadyResource
 from api.jobs import (
     ExecutionResource,
     ExecutionsResource,
@@ -14,6 +16,7 @@ from api.jobs import (
     JobStatusResource,
     PreviewResource,
 )
+from api.metrics import CountRequests, MetricsResource
 from api.openapi import OpenApiResource
 from app.models import bind_models
 from app.sealing import SecretBox
@@ -43,15 +46,19 @@ def create_app(
     box: SecretBox | None = None,
     api_keys: tuple[str, ...] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    broker: Callable[[], str] | None = None,
 ) -> falcon.App:
     """Wire the resources to `db` (a peewee database; the caller owns it).
 
     box: seals job secrets (none: jobs with secrets are refused); api_keys: keys
-    required of every request but /health (none: the API is open).
+    required of every request but the open paths (none: the API is open); broker:
+    the broker check of /ready (api.health.broker_check; none: in-process broker).
     """
     box = box or SecretBox(())
     bind_models(db)
-    app = falcon.App(middleware=[RequireApiKey(api_keys), _ConnectionPerRequest(db)])
+    app = falcon.App(
+        middleware=[CountRequests(), RequireApiKey(api_keys), _ConnectionPerRequest(db)]
+    )
     errors.install(app)
     app.add_route("/v1/jobs", JobsResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}", JobResource(db, box, max_body_bytes))
@@ -62,5 +69,8 @@ def create_app(
     app.add_route("/v1/executions/{execution_id_text}", ExecutionResource())
     app.add_route("/v1/schedules/preview", PreviewResource(max_body_bytes))
     app.add_route("/health", HealthResource(db))
+    app.add_route("/ready", ReadyResource(db, broker))
+    app.add_route("/metrics", MetricsResource(db))
     app.add_route("/openapi.json", OpenApiResource())
+    console.install(app)
     return app

@@ -8,9 +8,12 @@ import hmac
 
 import falcon
 
-# Liveness must answer a load balancer that holds no key; the API's description
-# holds nothing secret.
-OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+from api import console
+
+# Health and readiness must answer a load balancer or an orchestrator that holds
+# no key, and metrics a Prometheus; none of them, nor the API's description, holds
+# anything about a job. Nor does the console's shell: its own API calls send a key.
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json"}) | console.OPEN_PATHS
 
 
 class RequireApiKey:

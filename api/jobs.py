@@ -8,12 +8,23 @@ from api import render
 from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
 from app import jobstore
 from app.jobspec import JOB_TYPES, STATUSES, parse_preview
+from app.models import Job
 from app.schedule import first_run, upcoming
 from app.sealing import SecretBox
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _shown(jobs: list[Job]) -> list[dict]:
+    """Jobs as the API shows them, with their latest executions read in one query."""
+    latest = jobstore.latest_executions([job.id for job in jobs])
+    return [render.job(job, latest.get(job.id)) for job in jobs]
+
+
+def _one(job: Job) -> dict:
+    return _shown([job])[0]
 
 
 class JobsResource:
@@ -27,7 +38,7 @@ class JobsResource:
     def on_post(self, req, resp):
         job = jobstore.create_job(self.db, json_body(req, self.max_body), _now(), self.box)
         resp.status = falcon.HTTP_201
-        resp.media = render.job(job)
+        resp.media = render.job(job, None)  # a new job has not run yet
 
     def on_get(self, req, resp):
         limit, offset = page(req)
@@ -40,7 +51,7 @@ class JobsResource:
             status=choice(req, "status", STATUSES),
             type_=choice(req, "type", JOB_TYPES),
         )
-        resp.media = [render.job(job) for job in rows]
+        resp.media = _shown(rows)
 
 
 class JobResource:
@@ -52,12 +63,12 @@ class JobResource:
         self.max_body = max_body
 
     def on_get(self, req, resp, job_id_text):
-        resp.media = render.job(jobstore.get_job(job_id(job_id_text)))
+        resp.media = _one(jobstore.get_job(job_id(job_id_text)))
 
     def on_put(self, req, resp, job_id_text):
         body = json_body(req, self.max_body)
         job = jobstore.update_job(self.db, job_id(job_id_text), body, _now(), self.box)
-        resp.media = render.job(job)
+        resp.media = _one(job)
 
     def on_delete(self, req, resp, job_id_text):
         jobstore.delete_job(job_id(job_id_text))
@@ -75,7 +86,7 @@ class JobStatusResource:
 
     def on_post(self, req, resp, job_id_text):
         job = jobstore.set_status(self.db, job_id(job_id_text), self.status, _now())
-        resp.media = render.job(job)
+        resp.media = _one(job)
 
 
 class JobRunResource:
@@ -89,7 +100,7 @@ class JobRunResource:
     def on_post(self, req, resp, job_id_text):
         job = jobstore.request_run(self.db, job_id(job_id_text), _now())
         resp.status = falcon.HTTP_202
-        resp.media = render.job(job)
+        resp.media = _one(job)
 
 
 class ExecutionsResource:

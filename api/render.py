@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from app.cron_words import describe
 from app.durations import format_duration
 from app.jobstore import schedule_of
 from app.models import Execution, Job
@@ -21,7 +22,8 @@ def duration(seconds: float | None) -> str | None:
     return format_duration(seconds) if seconds is not None else None
 
 
-def job(row: Job) -> dict:
+def job(row: Job, last: Execution | None) -> dict:
+    """The job; `last` is its newest execution, if it has one."""
     policy = policy_from_json(row.retry_policy)
     shown = {
         "id": str(row.id),
@@ -30,6 +32,7 @@ def job(row: Job) -> dict:
         "execute_at": timestamp(row.execute_at),
         "cron_schedule": row.cron_schedule,
         "timezone": row.timezone,
+        "schedule_text": describe(schedule_of(row)),
         "starts_at": timestamp(row.starts_at),
         "ends_at": timestamp(row.ends_at),
         "max_runs": row.max_runs,
@@ -44,6 +47,7 @@ def job(row: Job) -> dict:
         "tags": list(row.tags or []),
         "next_run": timestamp(row.next_run),
         "next_runs": next_runs(row),
+        "last_execution": outcome(last),
         "run_requested_at": timestamp(row.run_requested_at),
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
@@ -67,6 +71,17 @@ def next_runs(row: Job) -> list[str]:
 def fire_times(instants: list[datetime], timezone: str) -> list[str]:
     tz = zone(timezone)
     return [instant.astimezone(tz).isoformat() for instant in instants]
+
+
+def outcome(row: Execution | None) -> dict | None:
+    """How an execution ended, in short: what a job list shows of its latest one."""
+    if row is None:
+        return None
+    return {
+        "status": row.status,
+        "end_time": timestamp(row.end_time),
+        "status_code": row.status_code,
+    }
 
 
 def execution(row: Execution) -> dict:

@@ -6,6 +6,7 @@ from waitress import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from api import create_app
+from api.health import broker_check
 from app.config import Config
 from app.sealing import SecretBox
 
@@ -23,11 +24,12 @@ class _Dispatcher(ThreadedTaskDispatcher):
         return super().shutdown(cancel_pending, self.drain_seconds)
 
 
-def web_server(config: Config, db):
+def web_server(config: Config, db, *, in_process_broker: bool = False):
     """A waitress server for the API; `.run()` serves until SystemExit or `.close()`.
 
     web-idle-timeout is waitress's channel_timeout (its only connection deadline);
     web-shutdown-timeout bounds the wait for in-flight requests on shutdown.
+    in_process_broker: `scheduler dev` without RabbitMQ (/ready checks none).
     """
     dispatcher = _Dispatcher(config.web_shutdown_timeout)
     dispatcher.set_thread_count(config.web_threads)
@@ -37,6 +39,7 @@ def web_server(config: Config, db):
         box=SecretBox(config.secret_key),
         api_keys=config.api_keys,
         max_body_bytes=config.max_body_bytes,
+        broker=None if in_process_broker else broker_check(config.broker_url),
     )
     if not config.api_keys:
         log.warning(

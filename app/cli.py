@@ -7,8 +7,10 @@ is the wiring: it builds real parts from the configuration and hands them over.
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 
 from app.config import OPTIONS, Config, ConfigError, describe_options, load_config
@@ -37,6 +39,7 @@ def _tick(config: Config) -> int:
     from actors.broker import rabbitmq_broker
     from actors.messages import sender
     from app.database import open_database
+    from app.metrics import serve
     from app.retention import start_pruner
     from app.tick import TickSettings, run_tick
     from app.wakeup import Waker
@@ -46,6 +49,7 @@ def _tick(config: Config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     settings = TickSettings.from_config(config)
+    serve(config.tick_metrics_host)
     log.info("tick %s started, every %gs", settings.owner, settings.interval)
     db = open_database(config)
     pruner = start_pruner(db, config.execution_retention, stop)
@@ -61,9 +65,23 @@ def _tick(config: Config) -> int:
 
 
 def _worker(config: Config) -> int:
+    # The worker processes, forked from this one, record their metrics into one
+    # directory, and this process serves them all (app/metrics.py).
+    metrics_dir = tempfile.mkdtemp(prefix="scheduler-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run_workers(config)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(config: Config) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    from app.metrics import all_processes, serve
+
+    serve(config.worker_metrics_host, all_processes())
     # Worker processes read their configuration from the environment, so flags
     # given to this command reach them too.
     os.environ.update(config.environ())
@@ -76,7 +94,6 @@ def _worker(config: Config) -> int:
             str(config.worker_threads),
             "--worker-shutdown-timeout",
             str(round(config.worker_shutdown_timeout * 1000)),
-
             "--skip-logging",
         ]
     )
@@ -113,6 +130,20 @@ def _rotate_secrets(config: Config) -> int:
     return 0
 
 
+def _status(config: Config) -> int:
+    from app.database import open_database
+    from app.outage import DATABASE_DOWN
+    from app.status import render, status
+
+    try:
+        report = status(open_database(config))
+    except DATABASE_DOWN as error:
+        print(f"scheduler: database unavailable: {str(error).strip()}", file=sys.stderr)
+        return 1
+    print(render(report))
+    return 0
+
+
 def _migrate(config: Config) -> int:
     from app.migrate import migrate
 
@@ -137,6 +168,7 @@ COMMANDS = {
     "tick": (_tick, "claim due jobs and send them to the workers"),
     "worker": (_worker, "run Dramatiq worker processes that execute jobs"),
     "migrate": (_migrate, "apply database migrations"),
+    "status": (_status, "summary for an operator: jobs, backlog, the last hour's executions"),
     "keygen": (_keygen, "print a new key for SCHEDULER_SECRET_KEY"),
     "rotate-secrets": (
         _rotate_secrets,
@@ -171,6 +203,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"scheduler: {error}", file=sys.stderr)
         return 2
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     command, _ = COMMANDS[args.command]
     return command(config)

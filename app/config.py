@@ -32,7 +32,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Option:
     flag: str
-    kind: str  # "str", "int", "bool", "duration", "host_port"
+    kind: str  # "str", "int", "bool", "duration", "host_port", "listen" (host_port or off), ...
     default: str
     meaning: str
     secret: bool = False
@@ -149,7 +149,6 @@ OPTIONS: tuple[Option, ...] = (
         "the claims of attempts still running then are given back, to run elsewhere at once",
         minimum=0.001,
     ),
-
     Option(
         "job-timeout",
         "duration",
@@ -207,6 +206,19 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1024,
     ),
     Option("log-level", "str", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option("log-format", "str", "text", "text (one readable line per event) or json"),
+    Option(
+        "tick-metrics-host",
+        "listen",
+        "0.0.0.0:9101",
+        "where `scheduler tick` serves Prometheus metrics at /metrics; off: nowhere",
+    ),
+    Option(
+        "worker-metrics-host",
+        "listen",
+        "0.0.0.0:9102",
+        "where `scheduler worker` serves the Prometheus metrics of all its processes; off: nowhere",
+    ),
     Option(
         "dev-data-dir",
         "str",
@@ -217,6 +229,7 @@ OPTIONS: tuple[Option, ...] = (
 
 _BY_ENV = {option.env: option for option in OPTIONS}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -251,6 +264,9 @@ class Config:
     http_allow_networks: tuple
     max_body_bytes: int
     log_level: str
+    log_format: str
+    tick_metrics_host: tuple[str, int] | None
+    worker_metrics_host: tuple[str, int] | None
     dev_data_dir: str
     # Options set by a flag or a variable rather than left at their default.
     given: frozenset[str] = field(default=frozenset(), compare=False)
@@ -267,6 +283,10 @@ def _host_port(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {text!r}")
     return host.strip("[]"), int(port)
+
+
+def _listen(text: str) -> tuple[str, int] | None:
+    return None if text.strip().lower() in ("", "off") else _host_port(text)
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -300,8 +320,8 @@ def _render(option: Option, value: Any) -> str:
         return ",".join(str(item) for item in value)
     if option.kind == "duration":
         return format_duration(value)
-    if option.kind == "host_port":
-        return f"{value[0]}:{value[1]}"
+    if option.kind in ("host_port", "listen"):
+        return f"{value[0]}:{value[1]}" if value else "off"
     if option.kind == "bool":
         return "true" if value else "false"
     return str(value)
@@ -321,6 +341,7 @@ class _SourceEnv(Env):
 _PARSERS = {
     "duration": parse_duration,
     "host_port": _host_port,
+    "listen": _listen,
     "csv": _csv,
     "fernet": _fernet_keys,
     "networks": _networks,
@@ -359,6 +380,11 @@ def load_config(
             )
         values[option.attr] = value
     values["log_level"] = values["log_level"].upper()
+    values["log_format"] = values["log_format"].lower()
+    if values["log_format"] not in _LOG_FORMATS:
+        raise ConfigError(
+            _bad(_option_by_flag("log-format"), values["log_format"], f"one of {_LOG_FORMATS}")
+        )
     values["given"] = frozenset(o.flag for o in OPTIONS if o.env in given_envs)
     if values["log_level"] not in _LOG_LEVELS:
         raise ConfigError(

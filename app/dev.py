@@ -124,7 +124,7 @@ def _serve(config: Config, where: str) -> int:
     )
     tick.start()
     pruner = start_pruner(db, config.execution_retention, stop)
-    server = web_server(config, db)
+    server = web_server(config, db, in_process_broker=not external)
     # waitress leaves its loop and drains on SystemExit. SIGINT is set too: a process
     # started in the background by a script may begin with it ignored.
     for signum in (signal.SIGTERM, signal.SIGINT):

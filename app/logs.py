@@ -1,26 +1,53 @@
-"""One line per event; ids passed in `extra` are appended as key=value."""
+"""One line per event, readable text by default or JSON (log-format).
 
+Ids passed in `extra` (job_id, delivery_id, attempt, ...) go on the line: as
+key=value after the message in text, as fields in JSON.
+"""
+
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 # Fields that log calls pass in `extra` and that every line should show.
 CONTEXT_FIELDS = ("job_id", "delivery_id", "attempt", "version", "claimed")
 
 
-class _ContextFormatter(logging.Formatter):
+def _context(record: logging.LogRecord) -> dict:
+    return {name: getattr(record, name) for name in CONTEXT_FIELDS if hasattr(record, name)}
+
+
+class _TextFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        context = " ".join(
-            f"{name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
-        )
+        context = " ".join(f"{name}={value}" for name, value in _context(record).items())
         return f"{line} {context}" if context else line
 
 
-def configure_logging(level: str) -> None:
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        event = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.processName,
+            "message": record.getMessage(),
+            **{
+                name: value if isinstance(value, int | float) else str(value)
+                for name, value in _context(record).items()
+            },
+        }
+        if record.exc_info:
+            event["exception"] = self.formatException(record.exc_info)
+        return json.dumps(event, ensure_ascii=False)
+
+
+def configure_logging(level: str, form: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _ContextFormatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(_JsonFormatter() if form == "json" else _TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -65,3 +65,12 @@ def _apply(connection) -> list[str]:
             return applied
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def pending(db) -> list[str]:
+    """Versions not yet applied to `db` (a peewee database), in order."""
+    with db.connection_context():
+        if not db.table_exists("schema_migrations"):
+            return [version for version, _ in available_migrations()]
+        done = {row[0] for row in db.execute_sql("SELECT version FROM schema_migrations")}
+    return [version for version, _ in available_migrations() if version not in done]

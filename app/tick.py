@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app import claims
+from app import claims, metrics
 from app.claims import Claim, Claimed
 from app.config import Config
 
@@ -47,7 +47,9 @@ def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -
     """Claim what is due and send it. If sending fails, the claims are given back
     (a message that did go out is then stale, and dropped by its worker) and the
     error is raised."""
-    claimed = claims.claim_due(db, settings.owner, settings.max_jobs, settings.lock_seconds)
+    with metrics.CLAIM_DURATION.time():
+        claimed = claims.claim_due(db, settings.owner, settings.max_jobs, settings.lock_seconds)
+    metrics.CLAIMED.observe(len(claimed.claims))
     if claimed.claims:
         try:
             send(claimed.claims)

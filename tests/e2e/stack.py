@@ -209,7 +209,11 @@ def stack_environ(database: str, broker_url: str, **extra: str) -> dict[str, str
         "SCHEDULER_WORKER_THREADS": "8",
         "SCHEDULER_JOB_TIMEOUT": "5s",
         "SCHEDULER_SECRET_KEY": generate_key(),
+        # Several ticks and workers share this host: a test that scrapes gives ports.
+        "SCHEDULER_TICK_METRICS_HOST": "off",
+        "SCHEDULER_WORKER_METRICS_HOST": "off",
     }
+
     return scheduler_environ(**{**defaults, **extra})
 
 

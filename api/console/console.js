@@ -1,0 +1,476 @@
+// The Scheduler console: jobs and their history, read from the JSON API (/v1).
+// Plain browser JavaScript, no framework and no build step: the file is served as
+// it is written. Everything from the API goes into the page as text, never as HTML.
+"use strict";
+
+const KEY_STORAGE = "scheduler.apiKey";
+const JOBS_PAGE = 25;
+const HISTORY_PAGE = 20;
+const CHART_EXECUTIONS = 500; // the newest executions the charts are drawn from
+const CHART_BUCKETS = 30;
+const OVERDUE_MS = 60_000; // a next run this far in the past is shown as late
+
+const $ = (id) => document.getElementById(id);
+
+// --- the API -----------------------------------------------------------------
+
+class ApiError extends Error {}
+
+let keyPrompt = null; // one prompt for every call refused at the same time
+
+async function api(method, path) {
+  for (;;) {
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    const headers = { Accept: "application/json" };
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const response = await fetch(path, { method, headers });
+    if (response.status === 401) {
+      await askForKey(key ? "That key was refused; try another." : "");
+      continue;
+    }
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new ApiError((body && body.error) || `${response.status} ${response.statusText}`);
+    }
+    return body;
+  }
+}
+
+function askForKey(problem) {
+  if (keyPrompt) return keyPrompt;
+  keyPrompt = new Promise((resolve) => {
+    const form = $("key-form");
+    const input = $("key-input");
+    $("key-error").textContent = problem;
+    $("key-error").hidden = !problem;
+    $("key-dialog").hidden = false;
+    input.value = "";
+    input.focus();
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+      $("key-dialog").hidden = true;
+      showForgetKey();
+      keyPrompt = null;
+      resolve();
+    };
+  });
+  return keyPrompt;
+}
+
+function showForgetKey() {
+  $("forget-key").hidden = !sessionStorage.getItem(KEY_STORAGE);
+}
+
+$("forget-key").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  showForgetKey();
+  route();
+});
+
+// --- building the page ---------------------------------------------------------
+
+function h(tag, attributes = {}, ...children) {
+  return build(document.createElement(tag), attributes, children);
+}
+
+function svg(tag, attributes = {}, ...children) {
+  return build(document.createElementNS("http://www.w3.org/2000/svg", tag), attributes, children);
+}
+
+function build(element, attributes, children) {
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (value === true) element.setAttribute(name, "");
+    else if (value !== false && value != null) element.setAttribute(name, value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child != null && child !== false) element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+function notify(text, kind = "info") {
+  const notice = $("notice");
+  notice.textContent = text;
+  notice.className = kind;
+  notice.hidden = false;
+}
+
+function showError(error) {
+  notify(error instanceof ApiError ? error.message : `The console failed: ${error.message}`, "error");
+}
+
+// Each render takes a ticket; a slow answer for a page left since is dropped.
+let ticket = 0;
+
+function mount(mine, ...sections) {
+  if (mine === ticket) $("view").replaceChildren(...sections);
+}
+
+// --- words for values ------------------------------------------------------------
+
+function pad(number) {
+  return String(number).padStart(2, "0");
+}
+
+// Local time of the browser: operators compare it with their own clock. `at` is
+// an RFC 3339 text or milliseconds since the epoch.
+function localTime(at) {
+  if (at == null) return "—";
+  const d = new Date(at);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+// A fire time as the API gives it, in the job's own zone: "2030-01-01 10:00:00 +01:00".
+function zonedTime(iso) {
+  return iso.replace("T", " ").replace(/(\.\d+)?([+-]\d\d:\d\d|Z)$/, " $2");
+}
+
+function relative(iso) {
+  const seconds = Math.round((new Date(iso) - Date.now()) / 1000);
+  const size = Math.abs(seconds);
+  if (size < 5) return "now";
+  const [amount, unit] =
+    size < 90 ? [size, "s"]
+    : size < 5400 ? [Math.round(size / 60), "min"]
+    : size < 129600 ? [Math.round(size / 3600), "h"]
+    : [Math.round(size / 86400), "d"];
+  return seconds >= 0 ? `in ${amount} ${unit}` : `${amount} ${unit} ago`;
+}
+
+function when(iso) {
+  return iso ? h("span", { title: localTime(iso) }, relative(iso)) : "—";
+}
+
+function milliseconds(ms) {
+  if (ms == null) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+function badge(status) {
+  return h("span", { class: `badge ${status}` }, status);
+}
+
+function target(job) {
+  if (job.http_job) return `${job.http_job.method || "GET"} ${job.http_job.url}`;
+  return `${job.amqp_job.exchange} → ${job.amqp_job.routing_key}`;
+}
+
+function lastOutcome(last) {
+  if (!last) return h("span", { class: "muted" }, "never ran");
+  const code = last.status_code == null ? null : h("span", { class: "muted" }, ` · ${last.status_code}`);
+  return h("span", {}, badge(last.status), " ", when(last.end_time), code);
+}
+
+function nextRun(job) {
+  if (job.status !== "RUNNING") return h("span", { class: "muted" }, "paused");
+  if (!job.next_run) return h("span", { class: "muted" }, "none");
+  const late = Date.now() - new Date(job.next_run) > OVERDUE_MS;
+  return h("span", { class: late ? "overdue" : "", title: localTime(job.next_run) }, relative(job.next_run));
+}
+
+// --- the job list ------------------------------------------------------------------
+
+// Kept across pages, so coming back from a job finds the list as it was left.
+const list = { tags: "", status: "", cursors: [] };
+
+async function jobsPage(mine) {
+  const query = new URLSearchParams({ limit: JOBS_PAGE + 1 }); // one more: is there a next page?
+  for (const tag of list.tags.split(/[\s,]+/).filter(Boolean)) query.append("tags", tag);
+  if (list.status) query.set("status", list.status);
+  if (list.cursors.length) query.set("after", list.cursors.at(-1));
+  const jobs = await api("GET", `/v1/jobs?${query}`);
+  const shown = jobs.slice(0, JOBS_PAGE);
+  mount(mine, filters(), jobsTable(shown), jobsPager(shown, jobs.length > JOBS_PAGE));
+}
+
+function filters() {
+  const tags = h("input", { id: "tag-filter", value: list.tags, placeholder: "billing, eu" });
+  const status = h(
+    "select",
+    { id: "status-filter" },
+    ["", "RUNNING", "STOPPED"].map((value) =>
+      h("option", { value, selected: value === list.status }, value || "any"),
+    ),
+  );
+  const apply = (event) => {
+    event.preventDefault();
+    Object.assign(list, { tags: tags.value, status: status.value, cursors: [] });
+    route();
+  };
+  return h(
+    "form",
+    { class: "filters row", onsubmit: apply },
+    h("label", {}, "Tags", tags),
+    h("label", {}, "Status", status),
+    h("button", { type: "submit", class: "primary" }, "Filter"),
+    h("button", { type: "button", onclick: () => route() }, "Refresh"),
+  );
+}
+
+function jobsTable(jobs) {
+  const headings = ["Job", "Type", "Schedule", "Next run", "Last outcome", "Tags", "Status"];
+  const rows = jobs.map((job) =>
+    h(
+      "tr",
+      { "data-job": job.id },
+      h("td", { class: "wrap" }, h("a", { href: `#/jobs/${job.id}` }, target(job))),
+      h("td", {}, job.type),
+      h("td", {}, job.schedule_text),
+      h("td", {}, nextRun(job)),
+      h("td", {}, lastOutcome(job.last_execution)),
+      h("td", {}, job.tags.map(tagButton)),
+      h("td", {}, badge(job.status)),
+    ),
+  );
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No jobs.")));
+  return h(
+    "div",
+    { class: "card table" },
+    h("table", { class: "jobs" }, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
+  );
+}
+
+function tagButton(tag) {
+  const only = () => {
+    Object.assign(list, { tags: tag, cursors: [] });
+    route();
+  };
+  return h("button", { type: "button", class: "tag", title: `only jobs tagged ${tag}`, onclick: only }, tag);
+}
+
+function jobsPager(jobs, more) {
+  const move = (change) => () => {
+    change();
+    route();
+  };
+  return h(
+    "div",
+    { class: "pager row" },
+    h("button", { disabled: !list.cursors.length, onclick: move(() => (list.cursors = [])) }, "First"),
+    h("button", { disabled: !list.cursors.length, onclick: move(() => list.cursors.pop()) }, "Previous"),
+    h("button", { disabled: !more, onclick: move(() => list.cursors.push(jobs.at(-1).id)) }, "Next"),
+  );
+}
+
+// --- one job ------------------------------------------------------------------------
+
+async function jobPage(mine, id, historyOffset = 0) {
+  const [job, recent, history] = await Promise.all([
+    api("GET", `/v1/jobs/${id}`),
+    api("GET", `/v1/jobs/${id}/executions?limit=${CHART_EXECUTIONS}`),
+    api("GET", `/v1/jobs/${id}/executions?limit=${HISTORY_PAGE + 1}&offset=${historyOffset}`),
+  ]);
+  const reload = (offset) => jobPage(++ticket, id, offset).catch(showError);
+  mount(
+    mine,
+    jobHeader(job, () => reload(historyOffset)),
+    h("div", { class: "grid" }, jobFacts(job), nextRuns(job)),
+    h("div", { class: "grid" }, outcomesChart(recent.executions), lagChart(recent.executions)),
+    historyTable(history.executions, historyOffset, reload),
+    h(
+      "details",
+      { class: "card", open: true },
+      h("summary", {}, "Definition"),
+      h("pre", { id: "definition" }, JSON.stringify(job, null, 2)),
+    ),
+  );
+}
+
+function jobHeader(job, reload) {
+  const act = (action, done) => async () => {
+    try {
+      await api("POST", `/v1/jobs/${job.id}/${action}`);
+      notify(done);
+    } catch (error) {
+      showError(error);
+    }
+    await reload();
+  };
+  const toggle =
+    job.status === "RUNNING"
+      ? h("button", { id: "pause", onclick: act("pause", "Paused: no further runs until resumed.") }, "Pause")
+      : h("button", { id: "resume", onclick: act("resume", "Resumed.") }, "Resume");
+  return h(
+    "section",
+    {},
+    h("p", {}, h("a", { href: "#/" }, "← Jobs")),
+    h(
+      "div",
+      { class: "row job-head" },
+      h("h1", { class: "mono" }, target(job)),
+      h("span", { id: "job-status" }, badge(job.status)),
+    ),
+    h("div", { class: "schedule" }, job.schedule_text),
+    h(
+      "div",
+      { class: "row actions" },
+      toggle,
+      h("button", { id: "run-now", onclick: act("run", "Run requested: the tick starts it within moments.") }, "Run now"),
+      h("button", { onclick: reload }, "Refresh"),
+    ),
+  );
+}
+
+function jobFacts(job) {
+  const facts = [
+    ["Id", h("span", { class: "mono" }, job.id)],
+    ["Type", job.type],
+    job.cron_schedule ? ["Cron", h("code", {}, job.cron_schedule)] : ["Execute at", h("code", {}, job.execute_at)],
+    ["Time zone", job.timezone],
+    ["Next run", nextRun(job)],
+    ["Last outcome", lastOutcome(job.last_execution)],
+    ["Runs", job.max_runs == null ? job.runs : `${job.runs} of ${job.max_runs}`],
+    ["Run requested", job.run_requested_at ? when(job.run_requested_at) : null],
+    ["Tags", job.tags.length ? job.tags.join(", ") : "—"],
+    ["Created", localTime(job.created_at)],
+    ["Updated", localTime(job.updated_at)],
+  ].filter(([, value]) => value != null);
+  return h(
+    "section",
+    { class: "card" },
+    h("h2", {}, "Job"),
+    h("dl", { class: "facts" }, facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
+  );
+}
+
+function nextRuns(job) {
+  const runs = job.next_runs.length
+    ? h("ol", { class: "runs mono" }, job.next_runs.map((iso) => h("li", {}, zonedTime(iso))))
+    : h("p", { class: "muted" }, job.status === "RUNNING" ? "No further runs." : "Paused: nothing runs.");
+  return h("section", { class: "card" }, h("h2", {}, `Next runs (${job.timezone})`), runs);
+}
+
+function historyTable(executions, offset, reload) {
+  const shown = executions.slice(0, HISTORY_PAGE);
+  const headings = ["Started", "Outcome", "Attempts", "Status code", "Duration", "Lag", "Error"];
+  const rows = shown.map((run) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: "mono" }, localTime(run.start_time), run.manual ? h("span", { class: "muted" }, " (run now)") : null),
+      h("td", {}, badge(run.status)),
+      h("td", { class: "num" }, run.attempts),
+      h("td", { class: "num" }, run.status_code ?? "—"),
+      h("td", { class: "num" }, milliseconds(run.duration_ms)),
+      h("td", { class: "num" }, milliseconds(run.lag_ms)),
+      h("td", { class: "wrap" }, run.error_message || ""),
+    ),
+  );
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No executions yet.")));
+  return h(
+    "section",
+    { class: "card table" },
+    h("table", { class: "history" }, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
+    h(
+      "div",
+      { class: "pager row", id: "history-pager" },
+      h("button", { disabled: offset === 0, onclick: () => reload(Math.max(0, offset - HISTORY_PAGE)) }, "Newer"),
+      h("button", { disabled: executions.length <= HISTORY_PAGE, onclick: () => reload(offset + HISTORY_PAGE) }, "Older"),
+    ),
+  );
+}
+
+// --- charts, drawn as SVG ---------------------------------------------------------------
+
+const CHART = { width: 560, height: 150, left: 44, right: 8, top: 10, bottom: 22 };
+const OUTCOMES = ["SUCCESSFUL", "FAILED", "SKIPPED"];
+
+// The x axis of both charts: the time span of the executions, oldest on the left.
+function timeAxis(executions) {
+  const times = executions.map((run) => new Date(run.start_time).getTime());
+  const first = Math.min(...times);
+  const span = Math.max(Math.max(...times) - first, 1);
+  const inner = CHART.width - CHART.left - CHART.right;
+  return { first, span, x: (time) => CHART.left + ((time - first) / span) * inner, inner };
+}
+
+function chartFrame(title, legend, executions, draw) {
+  const section = h("section", { class: "card" }, h("h2", {}, title));
+  if (!executions.length) return build(section, {}, [h("p", { class: "muted" }, "No executions yet.")]);
+  const axis = timeAxis(executions);
+  const base = CHART.height - CHART.bottom;
+  const chart = svg(
+    "svg",
+    { class: "chart", viewBox: `0 0 ${CHART.width} ${CHART.height}`, role: "img", "aria-label": title },
+    svg("line", { class: "axis", x1: CHART.left, x2: CHART.width - CHART.right, y1: base, y2: base }),
+    svg("text", { x: CHART.left, y: CHART.height - 6 }, localTime(axis.first)),
+    svg("text", { x: CHART.width - CHART.right, y: CHART.height - 6, "text-anchor": "end" }, localTime(axis.first + axis.span)),
+    draw(axis, base),
+  );
+  const note = h("span", { class: "muted" }, `newest ${executions.length} executions`);
+  return build(section, {}, [chart, h("div", { class: "legend" }, legend, note)]);
+}
+
+function yLabel(text, y) {
+  return svg("text", { x: CHART.left - 6, y: y + 4, "text-anchor": "end" }, text);
+}
+
+function outcomesChart(executions) {
+  const legend = OUTCOMES.map((status) => h("span", { class: status }, status.toLowerCase()));
+  return chartFrame("Executions over time", legend, executions, (axis, base) => {
+    const buckets = Array.from({ length: CHART_BUCKETS }, () => ({ SUCCESSFUL: 0, FAILED: 0, SKIPPED: 0 }));
+    for (const run of executions) {
+      const at = (new Date(run.start_time).getTime() - axis.first) / axis.span;
+      buckets[Math.min(CHART_BUCKETS - 1, Math.floor(at * CHART_BUCKETS))][run.status] += 1;
+    }
+    const most = Math.max(...buckets.map((b) => b.SUCCESSFUL + b.FAILED + b.SKIPPED));
+    const height = base - CHART.top;
+    const width = axis.inner / CHART_BUCKETS;
+    const bars = buckets.flatMap((bucket, index) => {
+      const from = axis.first + (index / CHART_BUCKETS) * axis.span;
+      const words = OUTCOMES.map((status) => `${bucket[status]} ${status.toLowerCase()}`).join(", ");
+      let top = base;
+      return OUTCOMES.filter((status) => bucket[status]).map((status) => {
+        const size = (bucket[status] / most) * height;
+        top -= size;
+        return svg(
+          "rect",
+          { class: status, x: CHART.left + index * width + 1, y: top, width: Math.max(width - 2, 1), height: size },
+          svg("title", {}, `from ${localTime(from)}: ${words}`),
+        );
+      });
+    });
+    return [yLabel(most, CHART.top), yLabel(0, base), ...bars];
+  });
+}
+
+function lagChart(executions) {
+  const measured = executions.filter((run) => run.lag_ms != null).reverse(); // oldest first
+  const legend = [h("span", { class: "lag" }, "lag: start of the first attempt after the slot")];
+  return chartFrame("Lag", legend, measured, (axis, base) => {
+    const most = Math.max(...measured.map((run) => run.lag_ms), 1);
+    const y = (lag) => base - (lag / most) * (base - CHART.top);
+    const points = measured.map((run) => [axis.x(new Date(run.start_time).getTime()), y(run.lag_ms)]);
+    const dots = measured.length > 60 ? [] : points.map(([cx, cy]) => svg("circle", { class: "lag-dot", cx, cy, r: 2.5 }));
+    return [
+      yLabel(milliseconds(most), CHART.top),
+      yLabel("0", base),
+      svg("polyline", { class: "lag", points: points.map((p) => p.join(",")).join(" ") }),
+      ...dots,
+    ];
+  });
+}
+
+// --- routes --------------------------------------------------------------------------------
+
+function route() {
+  const mine = ++ticket;
+  const job = location.hash.match(/^#\/jobs\/([0-9a-fA-F-]{36})$/);
+  const page = job ? jobPage(mine, job[1]) : jobsPage(mine);
+  page.catch((error) => {
+    showError(error);
+    mount(mine, h("p", {}, h("a", { href: "#/" }, "← Jobs")));
+  });
+}
+
+window.addEventListener("hashchange", () => {
+  $("notice").hidden = true;
+  route();
+});
+$("zone").textContent = `times in ${Intl.DateTimeFormat().resolvedOptions().timeZone}`;
+showForgetKey();
+route();

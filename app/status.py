@@ -1,0 +1,70 @@
+"""What an operator asks of the jobs table: how many jobs in each state, what is
+due and unclaimed, what failed lately, how late things fire. Read-only; shown by
+`scheduler status` and, in part, by web's /metrics."""
+
+from dataclasses import dataclass
+
+# Due now and not claimed; claimed but past the lock time (holder gone). Both scan
+# the due range of the due index only, so they cost what the backlog is.
+BACKLOG = """
+SELECT count(*) FILTER (WHERE locked_until IS NULL OR locked_until <= now()),
+       count(*) FILTER (WHERE lock_token IS NOT NULL AND locked_until <= now())
+FROM jobs
+WHERE status = 'RUNNING' AND next_run <= now()
+"""
+
+JOBS_BY_STATUS = "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status"
+
+# Over the executions that ended in the last `seconds`, by the end_time index.
+RECENT_EXECUTIONS = """
+SELECT count(*),
+       count(*) FILTER (WHERE status = 'FAILED'),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_ms),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY lag_ms)
+FROM executions
+WHERE end_time > now() - make_interval(secs => %(seconds)s)
+"""
+
+
+@dataclass(frozen=True)
+class Status:
+    jobs_by_status: dict[str, int]
+    due_unclaimed: int
+    expired_claims: int
+    executions: int  # in the window
+    failures: int
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+
+
+def backlog(db) -> tuple[int, int]:
+    """(due and unclaimed, claimed past their lock time)."""
+    with db.connection_context():
+        return tuple(db.execute_sql(BACKLOG).fetchone())
+
+
+def status(db, window_seconds: float = 3600) -> Status:
+    with db.connection_context():
+        by_status = dict(db.execute_sql(JOBS_BY_STATUS).fetchall())
+        recent = db.execute_sql(RECENT_EXECUTIONS, {"seconds": window_seconds}).fetchone()
+    due, expired = backlog(db)
+    return Status(by_status, due, expired, *recent)
+
+
+def render(report: Status, window: str = "last hour") -> str:
+    """The report as aligned lines for a terminal."""
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f} ms"
+
+    jobs = ", ".join(f"{n} {s.lower()}" for s, n in report.jobs_by_status.items()) or "none"
+    rows = [
+        ("jobs", jobs),
+        ("due, not claimed", str(report.due_unclaimed)),
+        ("claims past lock time", str(report.expired_claims)),
+        (f"executions, {window}", str(report.executions)),
+        (f"failures, {window}", str(report.failures)),
+        (f"lag p50 / p99, {window}", f"{ms(report.lag_p50_ms)} / {ms(report.lag_p99_ms)}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,157 @@
+"""The web console in a real browser: Debian's chromium, driven by selenium, against a
+real `scheduler web` that wants an API key.
+
+The job page it ends on is saved as a PNG; with CONSOLE_SCREENSHOT=docs/console.png
+the run refreshes the README's picture (otherwise it goes to the test's tmp dir,
+so a test run leaves the work tree as it was).
+"""
+
+import os
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as shown
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app.sealing import generate_key
+from tests.e2e.stack import Stack, free_port, run_sql
+from tests.services import scheduler_environ, unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+KEY = "console-" + generate_key()[:16]
+
+# A day of a job's history, one execution every 15 minutes: mostly on time, some
+# failures after four attempts, and an hour where the target was slow to start.
+HISTORY = """
+INSERT INTO executions (job_id, delivery_id, scheduled_for, start_time, end_time, status,
+                        attempts, status_code, error_message, lag_ms, duration_ms)
+SELECT %s::uuid, gen_random_uuid(), slot, slot + lag, slot + lag + took,
+       CASE WHEN failed THEN 'FAILED' ELSE 'SUCCESSFUL' END,
+       CASE WHEN failed THEN 4 ELSE 1 END,
+       CASE WHEN failed THEN 503 ELSE 200 END,
+       CASE WHEN failed THEN 'HTTP 503 after 4 attempts' END,
+       (extract(epoch FROM lag) * 1000)::bigint, (extract(epoch FROM took) * 1000)::bigint
+FROM (
+    SELECT slot, failed,
+           make_interval(secs => 0.02 + (n %% 7) * 0.012 + 1.4 * slow::int) AS lag,
+           make_interval(secs => 0.08 + (n %% 5) * 0.03 + 2.4 * failed::int) AS took
+    FROM (
+        SELECT n, date_trunc('minute', now()) - n * interval '15 minutes' AS slot,
+               n %% 11 = 3 OR n BETWEEN 40 AND 42 AS failed, n BETWEEN 38 AND 44 AS slow
+        FROM generate_series(1, 96) AS n
+    ) AS slots
+) AS history
+"""
+
+
+@pytest.fixture
+def web(database_name, tmp_path):
+    stack = Stack(
+        scheduler_environ(
+            SCHEDULER_DB_NAME=database_name,
+            SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
+            SCHEDULER_API_KEYS=KEY,
+            SCHEDULER_SECRET_KEY=generate_key(),
+        ),
+        tmp_path,
+    )
+    stack.start("web", "web")
+    try:
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def browser():
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.access(path, os.X_OK):
+            unavailable(f"{path} is missing: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # --no-sandbox: the tests run as root, where chromium's sandbox refuses to start.
+    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1320"):
+        options.add_argument(argument)
+    # Given the driver's path, selenium uses it and downloads nothing.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def call(stack: Stack, method: str, path: str, **kwargs) -> dict:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    response = requests.request(method, f"{stack.api}{path}", headers=headers, timeout=10, **kwargs)
+    assert response.ok, response.text
+    return response.json()
+
+
+def create_jobs(stack: Stack) -> dict:
+    """The job the operator looks for, and another one the tag filter must hide."""
+    call(
+        stack,
+        "POST",
+        "/v1/jobs",
+        json={
+            "type": "HTTP",
+            "cron_schedule": "30 2 * * *",
+            "tags": ["reports"],
+            "http_job": {"url": "http://127.0.0.1:9/reports/nightly", "method": "GET"},
+        },
+    )
+    return call(
+        stack,
+        "POST",
+        "/v1/jobs",
+        json={
+            "type": "HTTP",
+            "cron_schedule": "*/15 * * * *",
+            "timezone": "Europe/Berlin",
+            "tags": ["billing", "eu"],
+            "http_job": {"url": "http://127.0.0.1:9/hooks/invoice", "method": "POST"},
+        },
+    )
+
+
+def test_an_operator_enters_the_key_finds_a_job_by_tag_and_pauses_it(web, browser, tmp_path):
+    job = create_jobs(web)
+    run_sql(web, HISTORY, job["id"])
+    wait = WebDriverWait(browser, 10)
+
+    browser.get(f"{web.api}/")  # the root sends the browser to /ui
+    key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
+    key.send_keys("not-the-key\n")
+    wait.until(shown.text_to_be_present_in_element((By.ID, "key-error"), "refused"))
+    browser.find_element(By.ID, "key-input").send_keys(KEY + "\n")
+    wait.until(shown.invisibility_of_element_located((By.ID, "key-dialog")))
+    rows = wait.until(
+        shown.presence_of_all_elements_located((By.CSS_SELECTOR, "table.jobs tbody tr"))
+    )
+    assert len(rows) == 2
+
+    browser.find_element(By.ID, "tag-filter").send_keys("billing\n")
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "table.jobs tbody tr")) == 1)
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job["id"]}"]')
+    assert "every 15 minutes" in row.text
+    assert "billing" in row.text and "RUNNING" in row.text
+    assert "SUCCESSFUL" in row.text  # the last outcome
+
+    row.find_element(By.TAG_NAME, "a").click()
+    wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "svg.chart rect")))
+    history = browser.find_elements(By.CSS_SELECTOR, "table.history tbody tr")
+    assert len(history) == 20
+    next_runs = browser.find_element(By.CSS_SELECTOR, "ol.runs").text
+    assert "+01:00" in next_runs or "+02:00" in next_runs  # in the job's zone, Berlin
+    browser.save_screenshot(os.environ.get("CONSOLE_SCREENSHOT") or str(tmp_path / "console.png"))
+
+    browser.find_element(By.ID, "pause").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "job-status"), "STOPPED"))
+    assert "Paused" in browser.find_element(By.ID, "notice").text
+    assert call(web, "GET", f"/v1/jobs/{job['id']}")["status"] == "STOPPED"
+    assert browser.find_elements(By.ID, "resume")
