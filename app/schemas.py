@@ -166,7 +166,20 @@ JOB = {
         "tags": {"type": "array", "items": STRING},
         "next_run": _nullable(TIMESTAMP),
         "next_runs": {"type": "array", "items": TIMESTAMP},
+        "schedule_text": STRING,
+        "last_execution": _nullable(
+            {
+                "type": "object",
+                "required": ["status", "end_time"],
+                "properties": {
+                    "status": {"enum": ["SUCCESSFUL", "FAILED", "SKIPPED"]},
+                    "end_time": TIMESTAMP,
+                    "status_code": _nullable({"type": "integer"}),
+                },
+            }
+        ),
         "run_requested_at": _nullable(TIMESTAMP),
+
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "http_job": HTTP_JOB,
