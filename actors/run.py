@@ -1,6 +1,7 @@
 """The run actor: execute one claimed slot of one job, then finish or retry it."""
 
 import logging
+import uuid
 from dataclasses import replace
 from datetime import datetime
 
@@ -73,10 +74,18 @@ class Runner:
         message = CurrentMessage.get_current_message()
         attempt = message.options.get("retries", 0) + 1
         ids = {"job_id": job_id, "attempt": attempt}
+        key = uuid.uuid4()  # this attempt's, told apart from a copy of its message
         # Past the lock time, a claim not renewed has expired and is claimed again.
-        definition = retry_through(lambda: self.lease(claim), self.outage, self.lock_seconds)
+        definition = retry_through(lambda: self.lease((claim, key)), self.outage, self.lock_seconds)
         if definition is None:
-            log.info("stale run message dropped: the claim is no longer held", extra=ids)
+            # A copy of a message whose first consumer may still be at the target
+            # is dropped too: if that consumer is gone, its claim lapses and the
+            # tick claims the slot again.
+            log.info(
+                "run message dropped: its claim is no longer held, or another attempt "
+                "is running it",
+                extra=ids,
+            )
             return
         # The execution starts with its first attempt; retries carry that time along.
         started = datetime.fromisoformat(
@@ -90,7 +99,7 @@ class Runner:
         )
         ids["delivery_id"] = str(delivery.delivery_id)
         if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
-            self._skip(claim, definition, delivery, started, ids)
+            self._skip(claim, key, definition, delivery, started, ids)
             return
         with self.leases.holding(claim):
             result = self._attempt(definition, delivery)
@@ -100,7 +109,7 @@ class Runner:
             wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
             # Keep the claim through the wait, so no other tick claims the job meanwhile.
             # A claim already lost is not retried; the attempt made is still recorded.
-            if wait is not None and self._hold_through(claim, wait):
+            if wait is not None and self._hold_through(claim, key, wait):
                 log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
                 raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
         outcome = Outcome(
@@ -113,7 +122,7 @@ class Runner:
             status_code=result.status_code,
             response_excerpt=result.response_excerpt,
         )
-        self._finish(Finishing(claim, outcome, definition.basis), definition.type, ids)
+        self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
 
     def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
         try:
@@ -148,6 +157,7 @@ class Runner:
     def _skip(
         self,
         claim: Claim,
+        key: uuid.UUID,
         definition: Definition,
         delivery: Delivery,
         started: datetime,
@@ -164,15 +174,13 @@ class Runner:
             error_message=f"skipped: started {late} after its slot, misfire_grace is "
             f"{format_duration(grace)}",
         )
-        self._finish(Finishing(claim, outcome, definition.basis), definition.type, ids)
+        self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
 
-    def _hold_through(self, claim: Claim, wait: float) -> bool:
-        return bool(
-            retry_through(
-                lambda: claims.lease(self.db, claim, wait + self.lock_seconds),
-                self.outage,
-                self.lock_seconds,
-            )
+    def _hold_through(self, claim: Claim, key: uuid.UUID, wait: float) -> bool:
+        return retry_through(
+            lambda: claims.hold_for_retry(self.db, claim, key, wait + self.lock_seconds),
+            self.outage,
+            self.lock_seconds,
         )
 
     def _finish(self, finishing: Finishing, job_type: str, ids: dict) -> None:

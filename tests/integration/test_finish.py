@@ -102,7 +102,7 @@ def test_a_batcher_group_commits_the_leases_and_finishes_of_many_threads(db, add
     results = {}
 
     def run(claim):
-        definition = lease(claim)
+        definition = lease((claim, uuid.uuid4()))
         results[claim] = (definition is not None, finish(Finishing(claim, outcome(claim))))
 
     threads = [threading.Thread(target=run, args=(c,)) for c in [*got, forged]]
@@ -145,3 +145,37 @@ def test_a_response_with_nul_bytes_is_recorded_with_them_replaced(db, add_job):
     assert claims.finish(db, claim, binary) is True
     [record] = executions(db, job_id)
     assert (record.response_excerpt, record.error_message) == ("PK\ufffd\x03", "a\ufffdb")
+
+
+def test_a_second_attempt_of_a_claim_does_not_start_while_the_first_holds_it(db, add_job):
+    job_id = add_job()
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    first, copy = uuid.uuid4(), uuid.uuid4()
+    [running] = claims.lease_all(db, [(claim, first)], LOCK)
+    assert running is not None
+    # The same message handed out again (its consumer's connection dropped).
+    assert claims.lease_all(db, [(claim, copy)], LOCK) == [None]
+    assert claims.lease_all(db, [(claim, first)], LOCK)[0] is not None  # the first goes on
+    assert claims.extend_leases(db, [claim], LOCK) == {job_id}  # renewals need no key
+
+
+def test_a_retry_starts_once_the_failed_attempt_let_go_of_the_claim(db, add_job):
+    add_job()
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    failed, retry = uuid.uuid4(), uuid.uuid4()
+    claims.lease_all(db, [(claim, failed)], LOCK)
+    assert claims.hold_for_retry(db, claim, retry, 30) is False  # not its attempt
+    assert claims.hold_for_retry(db, claim, failed, 30) is True
+    assert claims.lease_all(db, [(claim, retry)], LOCK)[0] is not None
+
+
+def test_a_finish_tried_again_after_it_committed_records_the_execution_once(db, add_job):
+    job_id = add_job()
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    key = uuid.uuid4()
+    basis = claims.lease_all(db, [(claim, key)], LOCK)[0].basis
+    finishing = Finishing(claim, outcome(claim), basis, key)
+    assert claims.finish_all(db, [finishing]) == [True]
+    # Its answer was lost with the connection; the worker tries again.
+    assert claims.finish_all(db, [finishing]) == [False]
+    assert len(executions(db, job_id)) == 1

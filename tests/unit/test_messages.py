@@ -1,6 +1,7 @@
 """The tick's sender: a run message per claim, sent concurrently, errors raised."""
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ def test_every_claim_becomes_one_run_message_that_carries_it_back():
 
 
 class FailingBroker(dramatiq.Broker):
-    """Refuses one message; counts the sends that were still running."""
+    """Refuses one message; takes a while over each other one, as over a network."""
 
     def __init__(self, refused: uuid.UUID):
         super().__init__(middleware=[])
@@ -35,14 +36,18 @@ class FailingBroker(dramatiq.Broker):
     def enqueue(self, message, *, delay=None):
         if message.args[0] == self.refused:
             raise ConnectionError("refused")
+        time.sleep(0.01)
         with self.lock:
             self.sent.append(message.args[0])
         return message
 
 
-def test_a_failed_send_is_raised_after_every_other_send_has_ended():
+def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     claims = some_claims(40)
     broker = FailingBroker(claims[0].job_id)
     with pytest.raises(ConnectionError, match="refused"):
-        sender(broker)(claims)
-    assert len(broker.sent) == 39
+        sender(broker, threads=4)(claims)
+    sent = len(broker.sent)
+    time.sleep(0.1)
+    assert len(broker.sent) == sent  # nothing still running once it was raised
+    assert sent <= 4  # those already begun on the other threads, not all 39
