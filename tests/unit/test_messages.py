@@ -53,4 +53,3 @@ def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     # Those begun on the other threads (about four), far from all 39: a loaded
     # machine may let a few more begin before the failure is seen.
     assert sent < 20
-
