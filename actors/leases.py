@@ -74,7 +74,7 @@ class LeaseKeeper:
                 continue
             self.outage.recovered()
             with self._mutex:  # an attempt that finished meanwhile released its claim
-                lost = [c for c in held if c.job_id not in kept and c in self._held.values()]
+                lost = [c for c in held if c.job_id not in kept and self._held.get(c.job_id) == c]
             for claim in lost:
                 log.warning(
                     "lease lost: the job was deleted or its claim expired",

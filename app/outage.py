@@ -21,7 +21,8 @@ DATABASE_DOWN = (
     psycopg2.InterfaceError,
 )
 
-# Wait between attempts, in seconds: doubling from the first to the cap.
+# Wait between attempts, in seconds: doubling from the first to the cap. The tick
+# waits so too after a database or broker error.
 BACKOFF = (0.5, 10.0)
 
 T = TypeVar("T")

@@ -47,7 +47,7 @@ def status(db, window_seconds: float = 3600) -> Status:
     with db.connection_context():
         by_status = dict(db.execute_sql(JOBS_BY_STATUS).fetchall())
         recent = db.execute_sql(RECENT_EXECUTIONS, {"seconds": window_seconds}).fetchone()
-    due, expired = backlog(db)
+        due, expired = db.execute_sql(BACKLOG).fetchone()
     return Status(by_status, due, expired, *recent)
 
 

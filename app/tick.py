@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from app import claims, metrics
 from app.claims import Claim, Claimed
 from app.config import Config
+from app.outage import BACKOFF
 
 log = logging.getLogger(__name__)
 
-# Wait after a database or broker error before trying again, in seconds (doubling, capped).
-_ERROR_BACKOFF = (0.5, 10.0)
 # With every claim slot taken, the first look again, in seconds (doubling to the interval).
 _SATURATED_POLL = 0.01
 # Sleep this much past the next slot, in seconds, so that it has come by the
@@ -89,7 +88,7 @@ def run_tick(
     (app/wakeup.py) also returns early when notified.
     """
     sleep = sleep or (lambda seconds, event: event.wait(seconds))
-    delay = _ERROR_BACKOFF[0]
+    delay = BACKOFF[0]
     failing = False
     saturated = 0
     while not stop.is_set():
@@ -101,11 +100,11 @@ def run_tick(
                 log.error("tick paused: %s", str(error).strip() or type(error).__name__)
             failing = True
             stop.wait(delay)
-            delay = min(delay * 2, _ERROR_BACKOFF[1])
+            delay = min(delay * 2, BACKOFF[1])
             continue
         if failing:
             log.info("tick resumed")
-            failing, delay = False, _ERROR_BACKOFF[0]
+            failing, delay = False, BACKOFF[0]
         if claimed.claims:
             log.debug("claimed and sent", extra={"claimed": len(claimed.claims)})
         pause = pause_after(claimed, settings.interval, saturated)

@@ -218,6 +218,26 @@ def stack_environ(database: str, broker_url: str, **extra: str) -> dict[str, str
 
 
 @contextlib.contextmanager
+def running_web(database: str, logs: Path, api_key: str):
+    """`scheduler web` alone over `database`, wanting `api_key`, until the block ends."""
+    web = Stack(
+        scheduler_environ(
+            SCHEDULER_DB_NAME=database,
+            SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
+            SCHEDULER_API_KEYS=api_key,
+            SCHEDULER_SECRET_KEY=generate_key(),
+        ),
+        logs,
+    )
+    web.start("web", "web")
+    try:
+        web.wait_healthy()
+        yield web
+    finally:
+        web.stop()
+
+
+@contextlib.contextmanager
 def running_stack(environ: dict, logs: Path, ticks=("tick-a", "tick-b"), worker_args=()):
     """web, the given ticks and a worker, until the block ends; their logs are
     printed when they stop, for a failing test to show."""

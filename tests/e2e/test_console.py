@@ -17,8 +17,8 @@ from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app.sealing import generate_key
-from tests.e2e.stack import Stack, free_port, run_sql
-from tests.services import scheduler_environ, unavailable
+from tests.e2e.stack import Stack, run_sql, running_web
+from tests.services import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -50,21 +50,8 @@ FROM (
 
 @pytest.fixture
 def web(database_name, tmp_path):
-    stack = Stack(
-        scheduler_environ(
-            SCHEDULER_DB_NAME=database_name,
-            SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
-            SCHEDULER_API_KEYS=KEY,
-            SCHEDULER_SECRET_KEY=generate_key(),
-        ),
-        tmp_path,
-    )
-    stack.start("web", "web")
-    try:
-        stack.wait_healthy()
+    with running_web(database_name, tmp_path, KEY) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

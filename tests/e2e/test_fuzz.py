@@ -12,8 +12,7 @@ from pathlib import Path
 import requests
 
 from app.sealing import generate_key
-from tests.e2e.stack import Stack, free_port
-from tests.services import scheduler_environ
+from tests.e2e.stack import running_web
 
 CHECKS = ",".join(
     (
@@ -30,18 +29,7 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_answer_outside_its_schema(
     database_name, tmp_path
 ):
     key = "fuzz-" + generate_key()[:12]
-    stack = Stack(
-        scheduler_environ(
-            SCHEDULER_DB_NAME=database_name,
-            SCHEDULER_WEB_API_HOST=f"127.0.0.1:{free_port()}",
-            SCHEDULER_API_KEYS=key,
-            SCHEDULER_SECRET_KEY=generate_key(),
-        ),
-        tmp_path,
-    )
-    stack.start("web", "web")
-    try:
-        stack.wait_healthy()
+    with running_web(database_name, tmp_path, key) as stack:
         spec = requests.get(f"{stack.api}/openapi.json", timeout=5).json()
         assert {"/v1/jobs", "/v1/jobs/{id}", "/v1/schedules/preview"} <= set(spec["paths"])
         result = subprocess.run(
@@ -65,6 +53,4 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_answer_outside_its_schema(
         summary = result.stdout[-3000:]
         assert result.returncode == 0, summary
         assert "passed" in summary and "failed" not in summary.split("Test cases:")[-1], summary
-    finally:
-        stack.stop()
     assert "Traceback" not in stack.log_tail("web", lines=10_000)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.stack import SCHEDULER, free_port, running_stack, stack_environ, wait_for
+from tests.prometheus import samples
 from tests.services import database_copy
 
 
@@ -36,12 +36,7 @@ def operated(template_database, rabbit_vhost, target, tmp_path_factory):
 
 
 def scrape(address: str) -> dict[tuple, float]:
-    text = requests.get(f"http://{address}/metrics", timeout=5).text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    return samples(requests.get(f"http://{address}/metrics", timeout=5).text)
 
 
 def test_the_worker_serves_the_executions_its_processes_recorded(operated):

@@ -25,18 +25,33 @@ def leased(db, claim: Claim) -> Finishing:
     return Finishing(claim, outcome(claim), claims.lease(db, claim, LOCK).basis)
 
 
-def test_a_leased_finish_advances_a_recurring_job_in_one_statement(db, add_job):
+@pytest.fixture
+def fallbacks(monkeypatch):
+    """The finishes that needed the second, row-locking transaction."""
+    taken = []
+    fallback = claims._advance_as_it_is
+
+    def counted(db, finishing, wake_within):
+        taken.append(finishing.claim.job_id)
+        return fallback(db, finishing, wake_within)
+
+    monkeypatch.setattr(claims, "_advance_as_it_is", counted)
+    return taken
+
+
+def test_a_leased_finish_advances_a_recurring_job_in_one_statement(db, add_job, fallbacks):
     job_id = add_job(cron="* * * * *")
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     finishing = leased(db, claim)
     assert claims.finish_all(db, [finishing]) == [True]
+    assert fallbacks == []
     row = job(db, job_id)
     assert row.runs == 1 and row.lock_token is None
     assert datetime.now(UTC) < row.next_run <= datetime.now(UTC) + timedelta(minutes=1)
     assert [e.status for e in executions(db, job_id)] == ["SUCCESSFUL"]
 
 
-def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_job):
+def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_job, fallbacks):
     job_id = add_job(cron="* * * * *")
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     finishing = leased(db, claim)
@@ -46,6 +61,7 @@ def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_jo
     next_run = job(db, job_id).next_run
     assert (next_run.month, next_run.day, next_run.hour, next_run.minute) == (1, 1, 0, 0)
     assert len(executions(db, job_id)) == 1  # recorded once, not again by the fallback
+    assert fallbacks == [job_id]
 
 
 def test_a_batch_fences_each_finish_by_its_own_token(db, add_job):
@@ -93,7 +109,7 @@ def test_a_finish_wakes_the_ticks_when_the_next_slot_comes_before_their_next_loo
         listener.close()
 
 
-def test_a_batcher_group_commits_the_leases_and_finishes_of_many_threads(db, add_job):
+def test_leases_and_finishes_of_many_threads_through_batchers_keep_each_token_fence(db, add_job):
     ids = {add_job() for _ in range(40)}
     got = claims.claim_due(db, "tick-a", 100, LOCK).claims
     forged = Claim(got[0].job_id, uuid.uuid4(), got[0].scheduled_for)

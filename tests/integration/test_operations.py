@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import falcon.testing
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import api
 from api.health import broker_check
 from app import claims, status
 from app.models import Execution, Job
+from tests.prometheus import samples
 
 NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
 
@@ -19,15 +19,6 @@ NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
 def app_with(db, broker_url: str | None) -> falcon.testing.TestClient:
     broker = broker_check(broker_url) if broker_url else None
     return falcon.testing.TestClient(api.create_app(db, broker=broker, api_keys=("k",)))
-
-
-def samples(text: str) -> dict[tuple, float]:
-    """Every sample of a Prometheus exposition, keyed by (name, sorted labels)."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_ready_says_what_it_checked_and_is_200_when_all_answer(db, rabbit_vhost):
