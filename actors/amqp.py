@@ -12,7 +12,7 @@ import pika
 import pika.exceptions
 
 from actors.delivery import AttemptResult, Delivery
-from app.redaction import redact_url
+from app.secrets.redaction import redact_url
 
 # Refusals that another attempt will not change: the exchange is missing (404) or
 # the user may not publish there (403).

@@ -1,7 +1,7 @@
 """The HTTP executor: one requests session per worker thread, so connections are reused.
 
 Every hop is resolved first and its address checked by the outbound guard
-(app/netguard.py); the request then goes to that very address, with TLS still
+(actors/netguard.py); the request then goes to that very address, with TLS still
 checking the name, so DNS cannot answer differently between check and connect.
 """
 
@@ -15,10 +15,10 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt, utcnow
-from app.netguard import refusal
-from app.redaction import basic_credentials, basic_token, secret_header_names
-from app.retry import parse_retry_after, retryable_status
-from app.signing import signed_headers
+from actors.netguard import refusal
+from actors.signing import signed_headers
+from app.secrets.redaction import basic_credentials, basic_token, secret_header_names
+from app.timing.retry import parse_retry_after, retryable_status
 
 MAX_REDIRECTS = 5
 _REDIRECTS = (301, 302, 303, 307, 308)

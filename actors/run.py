@@ -9,20 +9,27 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 
 from actors.amqp import AmqpExecutor
-from actors.batching import Batcher
 from actors.delivery import AttemptResult, Delivery, utcnow
 from actors.http import HttpExecutor, Outbound
-from actors.leases import LeaseKeeper
 from actors.messages import ACTOR, QUEUE, claim_of
+from actors.shutdown import GiveBackOnShutdown
 from app import claims, metrics
 from app.claims import Claim, Definition, Finishing, Outcome
+from app.claims.batching import Batcher
+from app.claims.keeper import ClaimKeeper
 from app.config import Config
-from app.durations import format_duration
 from app.outage import Outage, retry_through
-from app.redaction import basic_credentials, basic_token, merge_secrets, scrub, split_secrets
-from app.retry import policy_from_json, retry_delay
-from app.schedule import delivery_id, lag_exceeds
-from app.sealing import SealingError, SecretBox
+from app.secrets.redaction import (
+    basic_credentials,
+    basic_token,
+    merge_secrets,
+    scrub,
+    split_secrets,
+)
+from app.secrets.sealing import SealingError, SecretBox
+from app.timing.durations import format_duration
+from app.timing.retry import policy_from_json, retry_delay
+from app.timing.schedule import delivery_id, lag_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +57,13 @@ class Runner:
         self.default_timeout = default_timeout  # seconds per attempt
         self.box = box or SecretBox(())
         self.outage = Outage(log)
-        self.leases = LeaseKeeper(db, lock_seconds, self.outage)
+        self.keeper = ClaimKeeper(db, lock_seconds, self.outage)
         # The starts and finishes of this process's threads, each group-committed.
-        self.lease = Batcher(lambda held: claims.lease_all(db, held, lock_seconds), "leases")
+        self.start = Batcher(
+            lambda attempts: claims.start_attempts(db, attempts, lock_seconds), "starts"
+        )
         self.finish = Batcher(
-            lambda batch: claims.finish_all(db, batch, wake_within=wake_within), "finishes"
+            lambda batch: claims.finish_many(db, batch, wake_within=wake_within), "finishes"
         )
         self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
 
@@ -76,7 +85,7 @@ class Runner:
         ids = {"job_id": job_id, "attempt": attempt}
         key = uuid.uuid4()  # this attempt's, told apart from a copy of its message
         # Past the lock time, a claim not renewed has expired and is claimed again.
-        definition = retry_through(lambda: self.lease((claim, key)), self.outage, self.lock_seconds)
+        definition = retry_through(lambda: self.start((claim, key)), self.outage, self.lock_seconds)
         if definition is None:
             # A copy of a message whose first consumer may still be at the target
             # is dropped too: if that consumer is gone, its claim lapses and the
@@ -101,7 +110,7 @@ class Runner:
         if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
             self._skip(claim, key, definition, delivery, started, ids)
             return
-        with self.leases.holding(claim):
+        with self.keeper.holding(claim):
             result = self._attempt(definition, delivery)
         metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
         if not result.success:
@@ -197,23 +206,9 @@ class Runner:
         log.info("execution %s", outcome.status.lower(), extra=ids)
 
 
-class GiveBackOnShutdown(dramatiq.Middleware):
-    """When a worker stops, after its threads had their shutdown timeout to finish
-    what they were running, it gives back the claims of attempts still running."""
-
-    def __init__(self, runner: Runner):
-        self.runner = runner
-
-    def after_worker_shutdown(self, broker, worker):
-        try:
-            self.runner.leases.abandon()
-        except Exception as error:  # they expire after the lock time instead
-            log.warning("could not give back the claims of cut-off attempts: %s", error)
-
-
 def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:
     """Register the run actor on `broker`, executing with `runner`."""
-    broker.add_middleware(GiveBackOnShutdown(runner))
+    broker.add_middleware(GiveBackOnShutdown(runner.keeper))
     return dramatiq.Actor(
         runner.run,
         broker=broker,

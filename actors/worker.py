@@ -9,7 +9,7 @@ import dramatiq
 from actors.broker import rabbitmq_broker
 from actors.run import Runner, declare
 from app.config import load_config
-from app.database import open_database
+from app.db.database import open_database
 from app.logs import configure_logging
 
 config = load_config()

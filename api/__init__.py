@@ -18,8 +18,8 @@ from api.jobs import (
 )
 from api.metrics import CountRequests, MetricsResource
 from api.openapi import OpenApiResource
-from app.models import bind_models
-from app.sealing import SecretBox
+from app.jobs.models import bind_models
+from app.secrets.sealing import SecretBox
 
 
 class _ConnectionPerRequest:

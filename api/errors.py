@@ -6,7 +6,7 @@ import falcon
 import peewee
 
 from app.errors import InvalidJob, JobBusy, JobNotFound
-from app.sealing import SealingError
+from app.secrets.sealing import SealingError
 
 log = logging.getLogger(__name__)
 

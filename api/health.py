@@ -7,7 +7,7 @@ from collections.abc import Callable
 import falcon
 import pika
 
-from app.migrate import pending
+from app.db.migrate import pending
 from app.outage import DATABASE_DOWN
 
 

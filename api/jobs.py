@@ -6,11 +6,11 @@ import falcon
 
 from api import render
 from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
-from app import jobstore
-from app.jobspec import JOB_TYPES, STATUSES, parse_preview
-from app.models import Job
-from app.schedule import first_run, upcoming
-from app.sealing import SecretBox
+from app.jobs import store as jobstore
+from app.jobs.models import Job
+from app.jobs.spec import JOB_TYPES, STATUSES, parse_preview
+from app.secrets.sealing import SecretBox
+from app.timing.schedule import first_run, upcoming
 
 
 def _now() -> datetime:

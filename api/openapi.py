@@ -1,8 +1,8 @@
-"""GET /openapi.json: the API described from the schemas that validate it (app/schemas.py)."""
+"""GET /openapi.json: the API described from the schemas that validate it (app/jobs/schemas.py)."""
 
-from app import schemas
-from app.jobspec import JOB_TYPES, STATUSES
-from app.jobstore import EXECUTION_STATUSES
+from app.jobs import schemas
+from app.jobs.spec import JOB_TYPES, STATUSES
+from app.jobs.store import EXECUTION_STATUSES
 
 _JSON = "application/json"
 

@@ -2,13 +2,13 @@
 
 from datetime import UTC, datetime
 
-from app.cron_words import describe
-from app.durations import format_duration
-from app.jobstore import schedule_of
-from app.models import Execution, Job
-from app.redaction import redact_amqp, redact_http
-from app.retry import policy_from_json
-from app.schedule import upcoming, zone
+from app.jobs.models import Execution, Job
+from app.jobs.store import schedule_of
+from app.secrets.redaction import redact_amqp, redact_http
+from app.timing.cron_words import describe
+from app.timing.durations import format_duration
+from app.timing.retry import policy_from_json
+from app.timing.schedule import upcoming, zone
 
 # How many fire times a job shows in next_runs.
 NEXT_RUNS = 5

@@ -7,7 +7,7 @@ from datetime import datetime
 import falcon
 
 from app.errors import InvalidJob
-from app.jobspec import parse_timestamp
+from app.jobs.spec import parse_timestamp
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 10

@@ -8,7 +8,7 @@ from waitress.task import ThreadedTaskDispatcher
 from api import create_app
 from api.health import broker_check
 from app.config import Config
-from app.sealing import SecretBox
+from app.secrets.sealing import SecretBox
 
 log = logging.getLogger(__name__)
 

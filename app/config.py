@@ -15,8 +15,8 @@ from typing import Any
 from cryptography.fernet import Fernet
 from environs import Env, EnvError
 
-from app.durations import format_duration, parse_duration
-from app.redaction import REDACTED, redact_url
+from app.secrets.redaction import REDACTED, redact_url
+from app.timing.durations import format_duration, parse_duration
 
 # Link-local (which holds the cloud metadata address 169.254.169.254), the AWS IPv6
 # metadata address, Alibaba's metadata address, and "this network" / unspecified.
@@ -122,7 +122,7 @@ OPTIONS: tuple[Option, ...] = (
         "scheduler-max-job-lock-time",
         "duration",
         "1m",
-        "lease of a claim; a worker renews it while the job runs, so it only "
+        "how long a claim lasts; a worker renews it while the job runs, so it only "
         "expires when its holder is gone",
         minimum=1,
     ),

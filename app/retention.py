@@ -10,20 +10,31 @@ import threading
 import peewee
 import psycopg2
 
-from app import queries
-
 log = logging.getLogger(__name__)
 
 BATCH = 1000
 # Seconds between pruning rounds; a round deletes batches until one comes back short.
 EVERY = 60.0
 
+# Delete one batch of executions older than the retention, oldest
+# first, skipping rows another pruner holds, so no lock is held for long.
+PRUNE_EXECUTIONS = """
+DELETE FROM executions
+WHERE id IN (
+    SELECT id FROM executions
+    WHERE end_time < now() - make_interval(secs => %(retention_seconds)s)
+    ORDER BY end_time
+    LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
+)
+"""
+
 
 def prune_executions(db, retention_seconds: float, batch: int = BATCH) -> int:
     """Delete one batch of executions that ended before the retention; how many went."""
     params = {"retention_seconds": retention_seconds, "batch": batch}
     with db.connection_context():
-        return db.execute_sql(queries.PRUNE_EXECUTIONS, params).rowcount
+        return db.execute_sql(PRUNE_EXECUTIONS, params).rowcount
 
 
 def prune_all(db, retention_seconds: float, stop: threading.Event, batch: int = BATCH) -> int:

@@ -37,8 +37,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # this checkout's code even without an editable install
 
 from app.config import load_config  # noqa: E402
-from app.migrate import migrate  # noqa: E402
-from app.sealing import generate_key  # noqa: E402
+from app.db.migrate import migrate  # noqa: E402
+from app.secrets.sealing import generate_key  # noqa: E402
 
 PG_HOST = "127.0.0.1:5432"
 PG_USER = "postgres"
@@ -726,7 +726,7 @@ def print_problems(stack: Stack, shown: int = 5) -> None:
 
 
 def http_job(url: str) -> dict:
-    """An HTTP payload as the API stores it (app/jobspec.py, _http_job)."""
+    """An HTTP payload as the API stores it (app/jobs/spec.py, _http_job)."""
     return {
         "url": url,
         "method": "POST",
@@ -767,7 +767,7 @@ def insert_jobs(connection, count: int, url: str, first: datetime, step: float =
 
 
 # What the API sends when it creates a job, on the channel the tick LISTENs on
-# (app/wakeup.py): a bulk insert sends it too, to be seen as the API's jobs are.
+# (app/db/wakeup.py): a bulk insert sends it too, to be seen as the API's jobs are.
 WAKE = "NOTIFY scheduler_wake"
 
 

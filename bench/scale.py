@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 
 import harness  # first: it puts this checkout on sys.path
 
-from app import claims, queries
+from app import claims
+from app.claims import statements
 from app.config import load_config
-from app.database import open_database
+from app.db.database import open_database
 
 OWNER = "bench-claim"
 LOCK_SECONDS = 60.0
@@ -58,7 +59,7 @@ def explain_claim(connection, due: int) -> list[str]:
     connection.autocommit = False
     try:
         with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + queries.CLAIM_DUE, params)
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statements.CLAIM_DUE, params)
             plan = [row[0] for row in cursor.fetchall()]
     finally:
         connection.rollback()

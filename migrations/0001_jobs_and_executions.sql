@@ -1,4 +1,4 @@
--- Jobs and their execution history (DESIGN.md, Data model).
+-- Jobs and their execution history (docs/design.md, "Data model").
 
 CREATE TABLE jobs (
     id              uuid PRIMARY KEY,

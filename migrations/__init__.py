@@ -1,1 +1,1 @@
-"""Ordered SQL migrations, applied by `scheduler migrate` (see app/migrate.py)."""
+"""Ordered SQL migrations, applied by `scheduler migrate` (see app/db/migrate.py)."""

@@ -16,11 +16,11 @@ import subprocess
 import psycopg2
 import pytest
 
+from app.commands.embedded import embedded_postgres
 from app.config import Config, load_config
-from app.database import open_database
-from app.embedded import embedded_postgres
-from app.migrate import migrate
-from app.models import bind_models
+from app.db.database import open_database
+from app.db.migrate import migrate
+from app.jobs.models import bind_models
 from tests.services import (
     RABBIT_HOST,
     RUN,

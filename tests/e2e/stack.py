@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg2
 import requests
 
-from app.sealing import generate_key
+from app.secrets.sealing import generate_key
 from tests.services import admin_connection, scheduler_environ
 
 SCHEDULER = str(Path(sys.executable).parent / "scheduler")

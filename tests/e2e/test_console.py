@@ -16,9 +16,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
 
-from app.sealing import generate_key
+from app.secrets.sealing import generate_key
 from tests.e2e.stack import Stack, run_sql, running_web
 from tests.services import unavailable
+
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -15,6 +15,8 @@ import requests
 
 from tests.e2e.stack import SCHEDULER, free_port, header, wait_for
 
+pytestmark = pytest.mark.e2e
+
 
 class Dev:
     def __init__(self, data_dir, port: int):

@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pika
+import pytest
 import requests
 
 from tests.e2e.stack import header, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def soon(seconds: float = 1.5) -> str:

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
-from app.sealing import generate_key
+from app.secrets.sealing import generate_key
 from tests.e2e.stack import running_web
+
+pytestmark = pytest.mark.e2e
 
 CHECKS = ",".join(
     (

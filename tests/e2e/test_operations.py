@@ -13,6 +13,8 @@ from tests.e2e.stack import SCHEDULER, free_port, running_stack, stack_environ, 
 from tests.prometheus import samples
 from tests.services import database_copy
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def operated(template_database, rabbit_vhost, target, tmp_path_factory):

@@ -5,11 +5,14 @@ import signal
 import subprocess
 import time
 
+import pytest
 import requests
 
 from app.config import OPTIONS, load_config
 from tests.e2e.stack import SCHEDULER, free_port
 from tests.services import scheduler_environ
+
+pytestmark = pytest.mark.e2e
 
 
 def process_env(environ: dict | None) -> dict:

@@ -20,11 +20,13 @@ import psycopg2
 import pytest
 import requests
 
-from app.sealing import SealingError, SecretBox, generate_key
+from app.secrets.sealing import SealingError, SecretBox, generate_key
 from tests.e2e.stack import SCHEDULER, header, running_stack, stack_environ, wait_for
 from tests.services import RABBIT_HOST, RUN, admin_connection, database_copy
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+pytestmark = pytest.mark.e2e
+
+SECURITY_PAGE = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 API_KEYS = (f"api-key-one-{uuid.uuid4().hex}", f"api-key-two-{uuid.uuid4().hex}")
 SIGNING_KEY = f"signing-key-{uuid.uuid4().hex}"
@@ -78,13 +80,11 @@ def http_job(url: str, **fields) -> dict:
     }
 
 
-def readme_verify():
-    """The `verify` function of the README's Security section, as a receiver would paste it."""
-    text = README.read_text()
-    section = text.split("\n## Security\n", 1)[1].split("\n## ", 1)[0]
-    [snippet] = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+def documented_verify():
+    """The `verify` function of docs/security.md, as a receiver would paste it."""
+    [snippet] = re.findall(r"```python\n(.*?)```", SECURITY_PAGE.read_text(), re.DOTALL)
     namespace: dict = {}
-    exec(compile(snippet, "README.md (Security)", "exec"), namespace)
+    exec(compile(snippet, "docs/security.md", "exec"), namespace)
     return namespace["verify"]
 
 
@@ -258,7 +258,7 @@ def test_signed_deliveries_verify_with_the_readme_snippet_and_fail_when_tampered
         assert abs(int(header(received, "X-Scheduler-Timestamp")) - received.at) < 30
         assert header(received, "X-Scheduler-Signature").startswith("v1=")
 
-    verify = readme_verify()
+    verify = documented_verify()
     signing_key = SIGNING_KEY.encode()
     assert verify(signing_key, hit.headers, hit.body) is True
     assert verify(signing_key, empty.headers, empty.body) is True
@@ -343,7 +343,7 @@ def test_a_followed_redirect_reaches_its_final_target_with_a_valid_signature(sec
     assert header(hit, "X-Scheduler-Job-Id") == found["id"]
     [kept] = target.received(f"/final/{key}/temporary")
     assert kept.method == "POST" and kept.body == b"keep me"
-    assert readme_verify()(SIGNING_KEY.encode(), kept.headers, kept.body) is True
+    assert documented_verify()(SIGNING_KEY.encode(), kept.headers, kept.body) is True
 
 
 def test_a_followed_redirect_into_a_denied_network_is_refused_by_the_guard(secure_stack, target):

@@ -5,9 +5,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
 from tests.e2e.stack import header, run_sql, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 def later(hours: float = 1) -> str:

@@ -11,6 +11,8 @@ import pytest
 from tests.e2e.stack import run_sql, running_stack, stack_environ, wait_for
 from tests.services import database_copy
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def environ(template_database, rabbit_vhost):

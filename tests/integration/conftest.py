@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.models import Job
-from app.sealing import SecretBox, generate_key
+from app.jobs.models import Job
+from app.secrets.sealing import SecretBox, generate_key
 
 
 @pytest.fixture

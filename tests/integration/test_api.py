@@ -1,4 +1,4 @@
-"""The REST API v1 (DESIGN.md, "API v1") over a real, freshly migrated PostgreSQL database."""
+"""The REST API v1 (docs/api.md) over a real, freshly migrated PostgreSQL database."""
 
 import json
 import re
@@ -10,9 +10,9 @@ import pytest
 
 import api
 from app.config import load_config
-from app.database import open_database
-from app.models import Execution, Job
-from app.redaction import merge_secrets
+from app.db.database import open_database
+from app.jobs.models import Execution, Job
+from app.secrets.redaction import merge_secrets
 from tests.services import scheduler_environ
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")

@@ -1,4 +1,5 @@
-"""The claim protocol on real PostgreSQL: claims, leases, fencing, finish, release."""
+"""The claim protocol on real PostgreSQL: claims, starts, renewals, fencing, finish,
+release."""
 
 import threading
 import time
@@ -9,8 +10,8 @@ import pytest
 
 from app import claims
 from app.claims import Claim, Outcome
-from app.models import Execution, Job
-from app.schedule import delivery_id
+from app.jobs.models import Execution, Job
+from app.timing.schedule import delivery_id
 
 LOCK = 60.0
 
@@ -53,7 +54,7 @@ def test_two_claimers_never_get_the_same_job(db, add_job):
     assert len(taken["a"]) + len(taken["b"]) == len(ids)
 
 
-def test_a_claim_records_owner_lease_and_a_fresh_token(db, add_job):
+def test_a_claim_records_owner_expiry_and_a_fresh_token(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     row = job(db, job_id)
@@ -95,13 +96,13 @@ def test_expired_lock_is_claimed_again_for_the_same_slot(db, add_job):
     assert delivery_id(job_id, second.scheduled_for) == delivery_id(job_id, first.scheduled_for)
 
 
-def test_stale_token_cannot_lease_or_finish_a_job(db, add_job):
+def test_stale_token_cannot_start_or_finish_a_job(db, add_job):
     job_id = add_job()
     [stale] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2).claims
     time.sleep(0.4)
     [holder] = claims.claim_due(db, "tick-b", 10, LOCK).claims
 
-    assert claims.lease(db, stale, LOCK) is None
+    assert claims.start_attempt(db, stale, uuid.uuid4(), LOCK) is None
     assert claims.finish(db, stale, outcome(stale)) is False
     row = job(db, job_id)
     assert row.lock_token == holder.token and row.locked_by == "tick-b"
@@ -113,21 +114,21 @@ def test_stale_token_cannot_lease_or_finish_a_job(db, add_job):
     assert (row.lock_token, row.locked_by, row.locked_until, row.next_run) == (None,) * 4
 
 
-def test_lease_extends_the_lock_and_returns_the_definition(db, add_job):
+def test_starting_an_attempt_renews_the_claim_and_returns_the_definition(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, lock_seconds=1).claims
-    definition = claims.lease(db, claim, 300)
+    definition = claims.start_attempt(db, claim, uuid.uuid4(), 300)
     assert definition.type == "HTTP"
     assert definition.http_job["url"] == "http://127.0.0.1:9/"
     assert job(db, job_id).locked_until > datetime.now(UTC) + timedelta(seconds=250)
 
 
-def test_extend_leases_renews_held_claims_only(db, add_job):
+def test_renew_extends_held_claims_only(db, add_job):
     a, b = add_job(), add_job()
     got = claims.claim_due(db, "tick-a", 10, lock_seconds=5).claims
     by_job = {c.job_id: c for c in got}
     forged = Claim(b, uuid.uuid4(), by_job[b].scheduled_for)
-    kept = claims.extend_leases(db, [by_job[a], forged], 300)
+    kept = claims.renew(db, [by_job[a], forged], 300)
     assert kept == {a}
     assert job(db, a).locked_until > datetime.now(UTC) + timedelta(seconds=250)
     assert job(db, b).locked_until < datetime.now(UTC) + timedelta(seconds=10)

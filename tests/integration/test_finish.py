@@ -11,39 +11,40 @@ import peewee
 import psycopg2
 import pytest
 
-from actors.batching import Batcher
 from app import claims
-from app.claims import Claim, Finishing
-from app.database import connect_params, open_database
-from app.models import Job
-from app.queries import LISTEN
+from app.claims import Claim, Finishing, protocol
+from app.claims.batching import Batcher
+from app.db.database import connect_params, open_database
+from app.db.wakeup import LISTEN
+from app.jobs.models import Job
 from tests.integration.test_claims import LOCK, executions, job, outcome
 
 
-def leased(db, claim: Claim) -> Finishing:
-    """The claim's finish as a worker makes it: with the basis read by its lease."""
-    return Finishing(claim, outcome(claim), claims.lease(db, claim, LOCK).basis)
+def started(db, claim: Claim) -> Finishing:
+    """The claim's finish as a worker makes it: with the basis read as its attempt started."""
+    definition = claims.start_attempt(db, claim, uuid.uuid4(), LOCK)
+    return Finishing(claim, outcome(claim), definition.basis)
 
 
 @pytest.fixture
 def fallbacks(monkeypatch):
     """The finishes that needed the second, row-locking transaction."""
     taken = []
-    fallback = claims._advance_as_it_is
+    fallback = protocol._advance_as_it_is
 
     def counted(db, finishing, wake_within):
         taken.append(finishing.claim.job_id)
         return fallback(db, finishing, wake_within)
 
-    monkeypatch.setattr(claims, "_advance_as_it_is", counted)
+    monkeypatch.setattr(protocol, "_advance_as_it_is", counted)
     return taken
 
 
-def test_a_leased_finish_advances_a_recurring_job_in_one_statement(db, add_job, fallbacks):
+def test_a_started_finish_advances_a_recurring_job_in_one_statement(db, add_job, fallbacks):
     job_id = add_job(cron="* * * * *")
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
-    finishing = leased(db, claim)
-    assert claims.finish_all(db, [finishing]) == [True]
+    finishing = started(db, claim)
+    assert claims.finish_many(db, [finishing]) == [True]
     assert fallbacks == []
     row = job(db, job_id)
     assert row.runs == 1 and row.lock_token is None
@@ -54,10 +55,10 @@ def test_a_leased_finish_advances_a_recurring_job_in_one_statement(db, add_job, 
 def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_job, fallbacks):
     job_id = add_job(cron="* * * * *")
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
-    finishing = leased(db, claim)
+    finishing = started(db, claim)
     with db.connection_context():
         Job.update(cron_schedule="0 0 1 1 *").where(Job.id == job_id).execute()
-    assert claims.finish_all(db, [finishing]) == [True]
+    assert claims.finish_many(db, [finishing]) == [True]
     next_run = job(db, job_id).next_run
     assert (next_run.month, next_run.day, next_run.hour, next_run.minute) == (1, 1, 0, 0)
     assert len(executions(db, job_id)) == 1  # recorded once, not again by the fallback
@@ -67,11 +68,11 @@ def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_jo
 def test_a_batch_fences_each_finish_by_its_own_token(db, add_job):
     held, stolen, deleted = add_job(), add_job(), add_job()
     by_job = {c.job_id: c for c in claims.claim_due(db, "tick-a", 10, LOCK).claims}
-    batch = [leased(db, by_job[job_id]) for job_id in (held, stolen, deleted)]
+    batch = [started(db, by_job[job_id]) for job_id in (held, stolen, deleted)]
     with db.connection_context():
         Job.update(lock_token=uuid.uuid4()).where(Job.id == stolen).execute()
         Job.delete_by_id(deleted)
-    assert claims.finish_all(db, batch) == [True, False, False]
+    assert claims.finish_many(db, batch) == [True, False, False]
     assert job(db, held).lock_token is None
     assert job(db, stolen).lock_token is not None  # the other holder keeps it
     # The stale claim's delivery happened, so it is recorded; the deleted job's is not.
@@ -100,25 +101,25 @@ def test_a_finish_wakes_the_ticks_when_the_next_slot_comes_before_their_next_loo
 ):
     add_job(cron=cron)
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
-    finishing = leased(db, claim)
+    finishing = started(db, claim)
     listener = _listening(db_config)
     try:
-        assert claims.finish_all(db, [finishing], wake_within=10) == [True]
+        assert claims.finish_many(db, [finishing], wake_within=10) == [True]
         assert _notified(listener) is wakes
     finally:
         listener.close()
 
 
-def test_leases_and_finishes_of_many_threads_through_batchers_keep_each_token_fence(db, add_job):
+def test_starts_and_finishes_of_many_threads_through_batchers_keep_each_token_fence(db, add_job):
     ids = {add_job() for _ in range(40)}
     got = claims.claim_due(db, "tick-a", 100, LOCK).claims
     forged = Claim(got[0].job_id, uuid.uuid4(), got[0].scheduled_for)
-    lease = Batcher(lambda held: claims.lease_all(db, held, LOCK), "leases")
-    finish = Batcher(lambda batch: claims.finish_all(db, batch), "finishes")
+    start = Batcher(lambda held: claims.start_attempts(db, held, LOCK), "starts")
+    finish = Batcher(lambda batch: claims.finish_many(db, batch), "finishes")
     results = {}
 
     def run(claim):
-        definition = lease((claim, uuid.uuid4()))
+        definition = start((claim, uuid.uuid4()))
         results[claim] = (definition is not None, finish(Finishing(claim, outcome(claim))))
 
     threads = [threading.Thread(target=run, args=(c,)) for c in [*got, forged]]
@@ -136,7 +137,7 @@ def test_leases_and_finishes_of_many_threads_through_batchers_keep_each_token_fe
 def test_a_batcher_hands_a_database_error_to_the_waiting_thread(db_config):
     broken = open_database(type(db_config)(**{**db_config.__dict__, "db_host": ("127.0.0.1", 1)}))
     claim = Claim(uuid.uuid4(), uuid.uuid4(), datetime.now(UTC))
-    finish = Batcher(lambda batch: claims.finish_all(broken, batch), "finishes")
+    finish = Batcher(lambda batch: claims.finish_many(broken, batch), "finishes")
     with pytest.raises(peewee.OperationalError):
         finish(Finishing(claim, outcome(claim)))
 
@@ -167,31 +168,31 @@ def test_a_second_attempt_of_a_claim_does_not_start_while_the_first_holds_it(db,
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     first, copy = uuid.uuid4(), uuid.uuid4()
-    [running] = claims.lease_all(db, [(claim, first)], LOCK)
+    [running] = claims.start_attempts(db, [(claim, first)], LOCK)
     assert running is not None
     # The same message handed out again (its consumer's connection dropped).
-    assert claims.lease_all(db, [(claim, copy)], LOCK) == [None]
-    assert claims.lease_all(db, [(claim, first)], LOCK)[0] is not None  # the first goes on
-    assert claims.extend_leases(db, [claim], LOCK) == {job_id}  # renewals need no key
+    assert claims.start_attempts(db, [(claim, copy)], LOCK) == [None]
+    assert claims.start_attempts(db, [(claim, first)], LOCK)[0] is not None  # the first goes on
+    assert claims.renew(db, [claim], LOCK) == {job_id}  # renewals need no key
 
 
 def test_a_retry_starts_once_the_failed_attempt_let_go_of_the_claim(db, add_job):
     add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     failed, retry = uuid.uuid4(), uuid.uuid4()
-    claims.lease_all(db, [(claim, failed)], LOCK)
+    claims.start_attempts(db, [(claim, failed)], LOCK)
     assert claims.hold_for_retry(db, claim, retry, 30) is False  # not its attempt
     assert claims.hold_for_retry(db, claim, failed, 30) is True
-    assert claims.lease_all(db, [(claim, retry)], LOCK)[0] is not None
+    assert claims.start_attempts(db, [(claim, retry)], LOCK)[0] is not None
 
 
 def test_a_finish_tried_again_after_it_committed_records_the_execution_once(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     key = uuid.uuid4()
-    basis = claims.lease_all(db, [(claim, key)], LOCK)[0].basis
+    basis = claims.start_attempts(db, [(claim, key)], LOCK)[0].basis
     finishing = Finishing(claim, outcome(claim), basis, key)
-    assert claims.finish_all(db, [finishing]) == [True]
+    assert claims.finish_many(db, [finishing]) == [True]
     # Its answer was lost with the connection; the worker tries again.
-    assert claims.finish_all(db, [finishing]) == [False]
+    assert claims.finish_many(db, [finishing]) == [False]
     assert len(executions(db, job_id)) == 1

@@ -9,8 +9,9 @@ import pytest
 
 import api
 from api.health import broker_check
-from app import claims, status
-from app.models import Execution, Job
+from app import claims, report
+from app.commands.status import render
+from app.jobs.models import Execution, Job
 from tests.prometheus import samples
 
 NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
@@ -88,10 +89,10 @@ def test_the_status_report_counts_jobs_backlog_and_the_last_hour(db, add_job):
                 lag_ms=lag,
             )
         Job.update(next_run=now + timedelta(hours=1)).where(Job.id == job_ids[1]).execute()
-    report = status.status(db)
-    assert report.jobs_by_status == {"RUNNING": 2, "STOPPED": 1}
-    assert (report.due_unclaimed, report.expired_claims) == (1, 0)
-    assert (report.executions, report.failures) == (3, 1)
-    assert report.lag_p50_ms == pytest.approx(30)
-    text = status.render(report)
+    summary = report.status(db)
+    assert summary.jobs_by_status == {"RUNNING": 2, "STOPPED": 1}
+    assert (summary.due_unclaimed, summary.expired_claims) == (1, 0)
+    assert (summary.executions, summary.failures) == (3, 1)
+    assert summary.lag_p50_ms == pytest.approx(30)
+    text = render(summary)
     assert "2 running, 1 stopped" in text and "30 ms" in text

@@ -10,10 +10,10 @@ import falcon.testing
 import pytest
 
 import api
-from app.jobstore import reseal_all
-from app.models import Job
-from app.redaction import merge_secrets
-from app.sealing import SealingError, SecretBox, generate_key
+from app.jobs.models import Job
+from app.jobs.store import reseal_all
+from app.secrets.redaction import merge_secrets
+from app.secrets.sealing import SealingError, SecretBox, generate_key
 from tests.integration.test_api import error_of
 
 API_KEY = "api-key-one-Wq83r"

@@ -12,7 +12,7 @@ import pytest
 
 import api
 from app import claims
-from app.models import Job
+from app.jobs.models import Job
 from tests.integration.test_api import (
     add_execution,
     amqp_job,

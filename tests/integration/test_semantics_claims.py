@@ -9,8 +9,8 @@ import pytest
 
 from app import claims, retention
 from app.claims import Claim, Outcome
-from app.models import Execution, Job
-from app.schedule import delivery_id
+from app.jobs.models import Execution, Job
+from app.timing.schedule import delivery_id
 
 LOCK = 60.0
 DAY = 86400.0

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from app.database import connect_params
-from app.migrate import available_migrations, migrate
-from app.models import MODELS, Job
-from app.tick import TickSettings, run_tick, tick_once
+from app.claims.tick import TickSettings, run_tick, tick_once
+from app.db.database import connect_params
+from app.db.migrate import available_migrations, migrate
+from app.jobs.models import MODELS, Job
 
 SETTINGS = TickSettings(owner="tick-a", interval=0.05, max_jobs=100, lock_seconds=60)
 
@@ -131,7 +131,7 @@ def test_the_tick_sleeps_until_the_next_slot_not_the_whole_interval(db, add_job)
 
 
 def test_a_failing_send_pauses_the_tick_and_it_resumes_when_sends_work(db, add_job, caplog):
-    caplog.set_level(logging.INFO, logger="app.tick")
+    caplog.set_level(logging.INFO, logger="app.claims.tick")
     job_id = add_job()
     sent, stop, failures = [], threading.Event(), []
 

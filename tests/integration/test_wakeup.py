@@ -4,10 +4,9 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from app import jobstore
-from app.queries import WAKE
-from app.tick import TickSettings, run_tick
-from app.wakeup import Waker
+from app.claims.tick import TickSettings, run_tick
+from app.db.wakeup import WAKE, Waker
+from app.jobs import store as jobstore
 
 
 def test_a_waker_returns_early_when_notified(db, db_config):

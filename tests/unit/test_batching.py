@@ -1,11 +1,11 @@
-"""Group commit (actors.batching): what arrives while a batch is written goes in the next."""
+"""Group commit (app.claims.batching): what arrives while a batch is written goes in the next."""
 
 import threading
 import time
 
 import pytest
 
-from actors.batching import Batcher
+from app.claims.batching import Batcher
 
 
 def test_items_arriving_during_a_write_are_written_together_next():

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from app.config import DEFAULT_DENY_NETWORKS, OPTIONS, ConfigError, load_config
-from app.sealing import generate_key
+from app.secrets.sealing import generate_key
 
 KEY_A = generate_key()
 KEY_B = generate_key()

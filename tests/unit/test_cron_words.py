@@ -1,11 +1,11 @@
-"""Schedules in words: app.cron_words (pure)."""
+"""Schedules in words: app.timing.cron_words (pure)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from app.cron_words import DESCRIPTORS, describe
-from app.schedule import Schedule, check_cron
+from app.timing.cron_words import DESCRIPTORS, describe
+from app.timing.schedule import Schedule, check_cron
 
 SAID = [
     # Frequencies: the same anywhere, so no zone.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.durations import format_duration, parse_duration
+from app.timing.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.errors import InvalidJob
-from app.jobspec import apply_update, parse_create
+from app.jobs.spec import apply_update, parse_create
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TOMORROW = "2026-01-16T12:00:00Z"

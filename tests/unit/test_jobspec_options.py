@@ -1,14 +1,14 @@
 """Per-job options of job definitions: windows, max_runs, misfire_grace, timeout,
-retry_policy, status and the preview body (app.jobspec)."""
+retry_policy, status and the preview body (app.jobs.spec)."""
 
 from datetime import UTC, datetime
 
 import pytest
 
 from app.errors import InvalidJob
-from app.jobspec import apply_update, parse_create, parse_preview, parse_status
-from app.retry import DEFAULT_POLICY, RetryPolicy
-from app.schedule import Schedule
+from app.jobs.spec import apply_update, parse_create, parse_preview, parse_status
+from app.timing.retry import DEFAULT_POLICY, RetryPolicy
+from app.timing.schedule import Schedule
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TOMORROW = "2026-01-16T12:00:00Z"

@@ -4,8 +4,8 @@ import ipaddress
 
 import pytest
 
+from actors.netguard import refusal
 from app.config import DEFAULT_DENY_NETWORKS, load_config
-from app.netguard import refusal
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from app.redaction import (
+from app.secrets.redaction import (
     REDACTED,
     merge_secrets,
     placeholders_left,

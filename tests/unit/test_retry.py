@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.retry import DEFAULT_POLICY, RetryPolicy, backoff, should_retry
+from app.timing.retry import DEFAULT_POLICY, RetryPolicy, backoff, should_retry
 
 
 @pytest.mark.parametrize(("attempt", "seconds"), [(1, 0.5), (2, 0.75), (3, 1.125)])

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.retry import (
+from app.timing.retry import (
     DEFAULT_POLICY,
     MAX_BACKOFF_LIMIT,
     RetryPolicy,

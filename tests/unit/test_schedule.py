@@ -1,4 +1,4 @@
-"""Fire times: app.schedule (pure functions of a schedule and the time given)."""
+"""Fire times: app.timing.schedule (pure functions of a schedule and the time given)."""
 
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.schedule import (
+from app.timing.schedule import (
     Schedule,
     ScheduleError,
     check_cron,

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.schedule import next_fire
+from app.timing.schedule import next_fire
 
 
 def fires(cron: str, timezone: str, start: datetime, until: datetime) -> list[str]:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.schedule import (
+from app.timing.schedule import (
     Schedule,
     first_run,
     lag_exceeds,

@@ -1,9 +1,10 @@
-"""The request schemas of app/schemas.py, which /openapi.json publishes and the API enforces."""
+"""The request schemas of app/jobs/schemas.py, which /openapi.json publishes and the API
+enforces."""
 
 import pytest
 
 from app.errors import InvalidJob
-from app.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
+from app.jobs.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
 
 
 @pytest.mark.parametrize("schema", [JOB_CREATE, JOB_UPDATE, PREVIEW])

@@ -4,7 +4,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.errors import SchedulerError
-from app.sealing import SealingError, SecretBox, generate_key
+from app.secrets.sealing import SealingError, SecretBox, generate_key
 
 SECRETS = {"http.auth.password": "basic-pw-Zq81x", "amqp.connection": "amqp-pw-Rt55v"}
 

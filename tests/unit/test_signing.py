@@ -1,11 +1,11 @@
-"""Signed deliveries: app.signing, checked against an independent computation."""
+"""Signed deliveries: actors.signing, checked against an independent computation."""
 
 import hashlib
 import hmac
 
 import pytest
 
-from app.signing import signature, signed_headers
+from actors.signing import signature, signed_headers
 
 KEY = "signing-key-Lm40q"
 TIMESTAMP = 1_700_000_000

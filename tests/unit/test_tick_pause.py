@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.claims import Claim, Claimed
-from app.tick import pause_after
+from app.claims.tick import pause_after
 
 INTERVAL = 10.0
 

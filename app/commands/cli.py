@@ -21,7 +21,7 @@ log = logging.getLogger("scheduler")
 
 def _web(config: Config) -> int:
     from api.server import web_server
-    from app.database import open_database
+    from app.db.database import open_database
 
     server = web_server(config, open_database(config))
     host, port = config.web_api_host
@@ -38,11 +38,11 @@ def _web(config: Config) -> int:
 def _tick(config: Config) -> int:
     from actors.broker import rabbitmq_broker
     from actors.messages import sender
-    from app.database import open_database
+    from app.claims.tick import TickSettings, run_tick
+    from app.db.database import open_database
+    from app.db.wakeup import Waker
     from app.metrics import serve
     from app.retention import start_pruner
-    from app.tick import TickSettings, run_tick
-    from app.wakeup import Waker
 
     broker = rabbitmq_broker(config)
     stop = threading.Event()
@@ -101,23 +101,23 @@ def _run_workers(config: Config) -> int:
 
 
 def _dev(config: Config) -> int:
-    from app.dev import run_dev
+    from app.commands.dev import run_dev
 
     return run_dev(config)
 
 
 def _keygen(config: Config) -> int:
-    from app.sealing import generate_key
+    from app.secrets.sealing import generate_key
 
     print(generate_key())
     return 0
 
 
 def _rotate_secrets(config: Config) -> int:
-    from app.database import open_database
-    from app.jobstore import reseal_all
-    from app.models import bind_models
-    from app.sealing import SecretBox
+    from app.db.database import open_database
+    from app.jobs.models import bind_models
+    from app.jobs.store import reseal_all
+    from app.secrets.sealing import SecretBox
 
     if not config.secret_key:
         print("scheduler: rotate-secrets needs SCHEDULER_SECRET_KEY", file=sys.stderr)
@@ -131,21 +131,13 @@ def _rotate_secrets(config: Config) -> int:
 
 
 def _status(config: Config) -> int:
-    from app.database import open_database
-    from app.outage import DATABASE_DOWN
-    from app.status import render, status
+    from app.commands.status import run_status
 
-    try:
-        report = status(open_database(config))
-    except DATABASE_DOWN as error:
-        print(f"scheduler: database unavailable: {str(error).strip()}", file=sys.stderr)
-        return 1
-    print(render(report))
-    return 0
+    return run_status(config)
 
 
 def _migrate(config: Config) -> int:
-    from app.migrate import migrate
+    from app.db.migrate import migrate
 
     applied = migrate(config)
     print(f"applied {len(applied)} migration(s){': ' + ', '.join(applied) if applied else ''}")

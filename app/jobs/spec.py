@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.durations import format_duration, parse_duration
 from app.errors import InvalidJob
-from app.redaction import REDACTED, placeholders_left, redact_url, restore_secrets
-from app.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
-from app.schedule import Schedule, ScheduleError, check_cron, zone
-from app.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
+from app.jobs.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
+from app.secrets.redaction import REDACTED, placeholders_left, redact_url, restore_secrets
+from app.timing.durations import format_duration, parse_duration
+from app.timing.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
+from app.timing.schedule import Schedule, ScheduleError, check_cron, zone
 
 JOB_TYPES = ("HTTP", "AMQP")
 AUTH_TYPES = ("none", "basic", "bearer")

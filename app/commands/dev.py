@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.config import Config
-from app.redaction import redact_url
+from app.secrets.redaction import redact_url
 
 log = logging.getLogger("scheduler.dev")
 
@@ -31,7 +31,7 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
     if "secret-key" not in config.given:
         changes["secret_key"] = (_local_key(data_dir),)
     if database is not None:
-        from app.embedded import DATABASE, USER
+        from app.commands.embedded import DATABASE, USER
 
         changes.update(
             db_host=database, db_user=USER, db_password="", db_name=DATABASE, db_disable_tls=True
@@ -41,13 +41,13 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
     if "scheduler-interval" not in config.given:
         changes["scheduler_interval"] = DEV_INTERVAL
     if "db-max-open-conns" not in config.given:
-        # Web, tick, lease keeper and every worker thread share this one pool.
+        # Web, tick, claim keeper and every worker thread share this one pool.
         changes["db_max_open_conns"] = config.worker_threads + config.web_threads + 2
     return replace(config, **changes)
 
 
 def run_dev(config: Config) -> int:
-    from app.embedded import EmbeddedUnavailable, embedded_postgres
+    from app.commands.embedded import EmbeddedUnavailable, embedded_postgres
 
     data_dir = Path(config.dev_data_dir).resolve()
     host = config.web_api_host[0] if "web-api-host" in config.given else DEV_LISTEN[0]
@@ -76,7 +76,7 @@ def run_dev(config: Config) -> int:
 
 def _local_key(data_dir: Path) -> str:
     """dev's own secret key, made once and kept (mode 600) beside its data."""
-    from app.sealing import generate_key
+    from app.secrets.sealing import generate_key
 
     path = data_dir / "secret.key"
     if not path.exists():
@@ -101,11 +101,11 @@ def _serve(config: Config, where: str) -> int:
     from actors.run import Runner, declare
     from api.server import web_server
     from app import claims
-    from app.database import open_database
-    from app.migrate import migrate
+    from app.claims.tick import TickSettings, run_tick
+    from app.db.database import open_database
+    from app.db.migrate import migrate
+    from app.db.wakeup import Waker
     from app.retention import start_pruner
-    from app.tick import TickSettings, run_tick
-    from app.wakeup import Waker
 
     migrate(config)
     external = "broker-url" in config.given
@@ -142,7 +142,7 @@ def _serve(config: Config, where: str) -> int:
         if not external:
             # Give back what was claimed but never started, so it runs at next start.
             claims.release(db, [claim_of(*message.args) for message in drain_queued(broker)])
-        runner.leases.stop()
+        runner.keeper.stop()
         broker.close()
         db.close_all()
         log.info("stopped")

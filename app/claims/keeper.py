@@ -1,4 +1,4 @@
-"""Keeps the claims of running attempts alive (DESIGN.md, Leases).
+"""Keeps the claims of running attempts alive (docs/design.md, "The claim lifecycle").
 
 One thread per worker process renews every held claim in one statement each
 third of the lock time, so a slow target never lets its claim expire, while a
@@ -17,7 +17,7 @@ from app.outage import DATABASE_DOWN, Outage
 log = logging.getLogger(__name__)
 
 
-class LeaseKeeper:
+class ClaimKeeper:
     def __init__(self, db, lock_seconds: float, outage: Outage):
         self.db = db
         self.lock_seconds = lock_seconds
@@ -34,7 +34,7 @@ class LeaseKeeper:
             self._held[claim.job_id] = claim
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._renew_forever, name="lease-keeper", daemon=True
+                    target=self._renew_forever, name="claim-keeper", daemon=True
                 )
                 self._thread.start()
         try:
@@ -65,18 +65,18 @@ class LeaseKeeper:
             if not held:
                 continue
             try:
-                kept = claims.extend_leases(self.db, held, self.lock_seconds)
+                kept = claims.renew(self.db, held, self.lock_seconds)
             except DATABASE_DOWN as error:
                 self.outage.failed(error)
                 continue
-            except Exception:  # nothing may end this thread: the leases depend on it
-                log.exception("lease renewal failed")
+            except Exception:  # nothing may end this thread: the claims depend on it
+                log.exception("claim renewal failed")
                 continue
             self.outage.recovered()
             with self._mutex:  # an attempt that finished meanwhile released its claim
                 lost = [c for c in held if c.job_id not in kept and self._held.get(c.job_id) == c]
             for claim in lost:
                 log.warning(
-                    "lease lost: the job was deleted or its claim expired",
+                    "claim lost: the job was deleted or its claim expired",
                     extra={"job_id": str(claim.job_id)},
                 )

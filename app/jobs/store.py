@@ -5,14 +5,14 @@ from datetime import datetime
 
 from peewee import Tuple
 
-from app import queries
+from app.db.wakeup import WAKE
 from app.errors import InvalidJob, JobBusy, JobNotFound
-from app.jobspec import JobSpec, apply_update, parse_create, parse_status
-from app.models import Execution, Job
-from app.redaction import merge_secrets, split_secrets
-from app.retry import policy_from_json
-from app.schedule import Schedule, first_run
-from app.sealing import SealingError, SecretBox
+from app.jobs.models import Execution, Job
+from app.jobs.spec import JobSpec, apply_update, parse_create, parse_status
+from app.secrets.redaction import merge_secrets, split_secrets
+from app.secrets.sealing import SealingError, SecretBox
+from app.timing.retry import policy_from_json
+from app.timing.schedule import Schedule, first_run
 
 EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
 
@@ -86,7 +86,7 @@ def create_job(db, body, now: datetime, box: SecretBox) -> Job:
 
 def _wake_tick(db) -> None:
     """Tell sleeping ticks a job may be due sooner; delivered when the transaction commits."""
-    db.execute_sql(queries.WAKE)
+    db.execute_sql(WAKE)
 
 
 def get_job(job_id: uuid.UUID) -> Job:

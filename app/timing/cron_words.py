@@ -7,7 +7,7 @@ never wrong and a clumsy paraphrase of one easily is.
 
 from dataclasses import dataclass
 
-from app.schedule import Schedule, zone
+from app.timing.schedule import Schedule, zone
 
 # What croniter reads each descriptor as.
 DESCRIPTORS = {

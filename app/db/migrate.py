@@ -10,7 +10,7 @@ from importlib import resources
 import psycopg2
 
 from app.config import Config
-from app.database import connect_params
+from app.db.database import connect_params
 
 log = logging.getLogger(__name__)
 

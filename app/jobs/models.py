@@ -1,6 +1,7 @@
 """The two tables as peewee models, for the API's reads and writes.
 
-The claim protocol does not go through these: its statements are in app/queries.py.
+The claim protocol does not go through these: its statements are in
+app/claims/statements.py.
 Models are unbound; `bind_models(db)` attaches them to a process's database.
 """
 
@@ -34,7 +35,7 @@ class Job(Model):
     locked_until = DateTimeTZField(null=True)
     locked_by = TextField(null=True)
     lock_token = UUIDField(null=True)
-    attempt_key = UUIDField(null=True)  # the attempt running the claim (app/queries.py, LEASE)
+    attempt_key = UUIDField(null=True)  # the attempt running the claim (app/claims/statements.py)
     created_at = DateTimeTZField()
     updated_at = DateTimeTZField()
     run_requested_at = DateTimeTZField(null=True)
@@ -45,7 +46,7 @@ class Job(Model):
     misfire_grace = FloatField(null=True)  # seconds
     retry_policy = BinaryJSONField(null=True)
     timeout = FloatField(null=True)  # seconds
-    secrets = BlobField(null=True)  # sealed by app.sealing; payloads hold "***" in their place
+    secrets = BlobField(null=True)  # sealed (app/secrets/sealing.py); payloads hold "***"
 
     class Meta:
         table_name = "jobs"

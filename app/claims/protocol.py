@@ -1,127 +1,59 @@
-"""Claim, lease, finish and release: the claim protocol over a peewee database.
+"""Claim, start, renew, hold for retry, finish and release: the claim protocol over
+a peewee database (docs/design.md, "The claim lifecycle").
 
 Every call borrows a pooled connection for its statements only. Every change
-after the claim is fenced by the lock token; a stale caller is told so (a False,
-a None, a smaller set) and never changes a job another claimer holds.
+after the claim is fenced by the claim's token; a stale caller is told so (a
+False, a None, a smaller set) and never changes a job another claimer holds.
 """
 
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from app import queries
-from app.schedule import Schedule, run_after
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One claimed slot of one job, as carried by a run message.
-
-    `manual`: the slot is a run requested through the API (run now), which leaves
-    the job's schedule as it is.
-    """
-
-    job_id: uuid.UUID
-    token: uuid.UUID
-    scheduled_for: datetime
-    manual: bool = False
-
-
-@dataclass(frozen=True)
-class Basis:
-    """A job's schedule and the slots it has served, as read when an attempt
-    started: what the finish computes the next run from, if they still hold."""
-
-    schedule: Schedule
-    runs: int
-
-
-@dataclass(frozen=True)
-class Definition:
-    """What to run and how, read under the claim when an attempt starts."""
-
-    type: str
-    http_job: dict | None
-    amqp_job: dict | None
-    retry_policy: dict | None = None
-    timeout: float | None = None  # seconds per attempt; None: the configured default
-    misfire_grace: float | None = None  # seconds a slot may start late; None: any
-    secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
-    basis: Basis | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one execution of a slot ended, to be recorded."""
-
-    delivery_id: uuid.UUID
-    start_time: datetime  # of the first attempt
-    end_time: datetime
-    status: str  # SUCCESSFUL, FAILED or SKIPPED
-    attempts: int
-    error_message: str | None = None
-    status_code: int | None = None
-    response_excerpt: str | None = None
-
-
-@dataclass(frozen=True)
-class Finishing:
-    """One execution to finish; with no basis, the next run is computed from the
-    job as it is when finishing. The attempt key (of the attempt that started it)
-    makes a finish tried again record nothing more."""
-
-    claim: Claim
-    outcome: Outcome
-    basis: Basis | None = None
-    attempt_key: uuid.UUID | None = None
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """What one claim found: the claims made, the capacity left for them, and the
-    seconds until the next future slot (None: no job has one)."""
-
-    claims: list[Claim]
-    free: int
-    next_due_in: float | None
+from app.claims import statements
+from app.claims.values import Basis, Claim, Claimed, Definition, Finishing, Outcome
+from app.timing.schedule import Schedule, run_after
 
 
 def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> Claimed:
     """Claim due jobs for `owner`, keeping its unfinished claims within `max_jobs`."""
     params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds}
     with db.connection_context():
-        rows = db.execute_sql(queries.CLAIM_DUE, params).fetchall()
+        rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
     [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]
     return Claimed([Claim(*row[:4]) for row in rows if row[0] is not None], free, next_due_in)
 
 
-def lease(db, claim: Claim, lease_seconds: float) -> Definition | None:
-    """`lease_all` of one claim, renewed only."""
-    return lease_all(db, [(claim, None)], lease_seconds)[0]
+def start_attempt(
+    db, claim: Claim, attempt_key: uuid.UUID, lock_seconds: float
+) -> Definition | None:
+    """`start_attempts` of one claim."""
+    return start_attempts(db, [(claim, attempt_key)], lock_seconds)[0]
 
 
-def lease_all(
-    db, held: Sequence[tuple[Claim, uuid.UUID | None]], lease_seconds: float
+def start_attempts(
+    db, attempts: Sequence[tuple[Claim, uuid.UUID]], lock_seconds: float
 ) -> list[Definition | None]:
-    """Renew each claim for `lease_seconds` and read its job, in one statement.
+    """Start each attempt (a claim and the attempt's key): renew the claim for
+    `lock_seconds` and read its job, in one statement.
 
-    A claim given with an attempt key starts that attempt, unless another attempt
-    holds the claim; None for a claim that is stale or held by another attempt.
+    None for a claim that is stale, or held by another attempt (a copy of a
+    message whose first consumer may still be running it).
     """
-    if not held:
+    if not attempts:
         return []
     params = {
-        "job_ids": [claim.job_id for claim, _ in held],
-        "tokens": [claim.token for claim, _ in held],
-        "keys": [key for _, key in held],
-        "lock_seconds": lease_seconds,
+        "job_ids": [claim.job_id for claim, _ in attempts],
+        "tokens": [claim.token for claim, _ in attempts],
+        "keys": [key for _, key in attempts],
+        "lock_seconds": lock_seconds,
     }
     with db.connection_context():
-        rows = db.execute_sql(queries.LEASE, params).fetchall()
-    leased = {(job_id, token): _definition(row) for job_id, token, *row in rows}
-    return [leased.get((claim.job_id, claim.token)) for claim, _ in held]
+        rows = db.execute_sql(statements.START_ATTEMPTS_IF_HELD, params).fetchall()
+    started = {(job_id, token): _definition(row) for job_id, token, *row in rows}
+    return [started.get((claim.job_id, claim.token)) for claim, _ in attempts]
 
 
 def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> bool:
@@ -134,7 +66,7 @@ def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> 
         "lock_seconds": seconds,
     }
     with db.connection_context():
-        return db.execute_sql(queries.HOLD_FOR_RETRY, params).rowcount == 1
+        return db.execute_sql(statements.HOLD_FOR_RETRY_IF_HELD, params).rowcount == 1
 
 
 def _definition(row) -> Definition:
@@ -143,19 +75,23 @@ def _definition(row) -> Definition:
     return Definition(*definition, basis=Basis(schedule, runs))
 
 
-def extend_leases(db, held: Iterable[Claim], lease_seconds: float) -> set[uuid.UUID]:
-    """Renew many claims at once; the job ids whose claim is still held."""
+def renew(db, held: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
+    """Renew many claims for `lock_seconds`, in one statement; the job ids whose
+    claim is still held."""
     held = list(held)
-    leased = lease_all(db, [(claim, None) for claim in held], lease_seconds)
-    return {c.job_id for c, definition in zip(held, leased, strict=True) if definition}
+    if not held:
+        return set()
+    with db.connection_context():
+        rows = db.execute_sql(statements.RENEW_IF_HELD, _held(held, lock_seconds)).fetchall()
+    return {job_id for (job_id,) in rows}
 
 
 def finish(db, claim: Claim, outcome: Outcome, basis: Basis | None = None, **kwargs) -> bool:
-    """`finish_all` of one execution."""
-    return finish_all(db, [Finishing(claim, outcome, basis)], **kwargs)[0]
+    """`finish_many` of one execution."""
+    return finish_many(db, [Finishing(claim, outcome, basis)], **kwargs)[0]
 
 
-def finish_all(
+def finish_many(
     db, batch: Sequence[Finishing], now: datetime | None = None, wake_within: float = 0.0
 ) -> list[bool]:
     """Record each outcome and, where its claim still holds, move the job to its next run.
@@ -169,7 +105,7 @@ def finish_all(
     """
     now = now or datetime.now(UTC)
     with db.connection_context():
-        rows = db.execute_sql(queries.FINISH, _batch(batch, now, wake_within)).fetchall()
+        rows = db.execute_sql(statements.FINISH_MANY, _batch(batch, now, wake_within)).fetchall()
     advanced = {(job_id, token) for job_id, token in rows}
     return [
         (f.claim.job_id, f.claim.token) in advanced or _advance_as_it_is(db, f, wake_within)
@@ -179,17 +115,18 @@ def finish_all(
 
 def _advance_as_it_is(db, finishing: Finishing, wake_within: float) -> bool:
     with db.connection_context(), db.atomic():
-        row = db.execute_sql(queries.LOCK_FOR_FINISH, {"job_id": finishing.claim.job_id}).fetchone()
+        params = {"job_id": finishing.claim.job_id}
+        row = db.execute_sql(statements.SCHEDULE_FOR_UPDATE, params).fetchone()
         if row is None:
             return False
         execute_at, cron, timezone, starts_at, ends_at, max_runs, runs, now = row
         basis = Basis(Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs), runs)
         params = _batch([replace(finishing, basis=basis)], now, wake_within)
-        return bool(db.execute_sql(queries.ADVANCE, params).fetchall())
+        return bool(db.execute_sql(statements.ADVANCE_IF_HELD, params).fetchall())
 
 
 def _batch(batch: Sequence[Finishing], now: datetime, wake_within: float) -> dict:
-    """FINISH's parameters."""
+    """FINISH_MANY's parameters."""
     return {
         "finished": json.dumps([_row(f, now) for f in batch], default=str),
         "job_ids": [f.claim.job_id for f in batch],
@@ -246,6 +183,13 @@ def release(db, claims: Iterable[Claim]) -> None:
     claims = list(claims)
     if not claims:
         return
-    params = {"job_ids": [c.job_id for c in claims], "tokens": [c.token for c in claims]}
     with db.connection_context():
-        db.execute_sql(queries.RELEASE, params)
+        db.execute_sql(statements.RELEASE_IF_HELD, _held(claims))
+
+
+def _held(claims: Sequence[Claim], lock_seconds: float | None = None) -> dict:
+    return {
+        "job_ids": [c.job_id for c in claims],
+        "tokens": [c.token for c in claims],
+        "lock_seconds": lock_seconds,
+    }

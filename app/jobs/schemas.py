@@ -1,6 +1,6 @@
 """JSON Schemas of what the API accepts and answers.
 
-The request schemas are enforced: once app/jobspec.py has validated a body (with
+The request schemas are enforced: once app/jobs/spec.py has validated a body (with
 the reference's messages), the body must also satisfy its schema here, so what
 the API accepts never exceeds what /openapi.json documents. The same dicts are
 published in /openapi.json (api/openapi.py), and the fuzzing test checks every

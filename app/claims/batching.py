@@ -2,8 +2,8 @@
 
 While one batch is being written, the items that arrive meanwhile wait and go
 together in the next: one round trip and one commit serve many threads, and no
-item waits longer than the batch before it. Leases and finishes go this way,
-each item still fenced by its own token (app/claims.py).
+item waits longer than the batch before it. Starts and finishes go this way,
+each item still fenced by its own token (app/claims/statements.py).
 """
 
 import queue

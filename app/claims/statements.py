@@ -1,14 +1,22 @@
-"""Every statement of the claim protocol, named, in one place (DESIGN.md, Claims).
+"""Every statement of the claim protocol, named, in one place (docs/design.md, "The
+claim lifecycle").
 
-Each statement after the claim is fenced by the lock token: it changes a job only
-while the caller still holds the claim it was given.
+Names say what a statement does and what fences it, as River's do: `_IF_HELD`
+changes a job only while the caller still holds the claim it was given (its
+token, and for an attempt its attempt key); `_MANY` takes a batch.
+
+The columns keep the reference's lock words: `locked_until` is the claim's
+expiry, `locked_by` its owner (a tick's scheduler-id), `lock_token` its token,
+and `attempt_key` the key of the attempt running it.
 """
 
-# Ticks LISTEN here; a change that may make a job due sooner than they would look
-# NOTIFYs (app/wakeup.py).
-WAKE_CHANNEL = "scheduler_wake"
-LISTEN = f"LISTEN {WAKE_CHANNEL}"
-WAKE = f"NOTIFY {WAKE_CHANNEL}"
+from app.db.wakeup import WAKE_CHANNEL
+
+# A claim whose expiry has passed: its holder is gone (a tick, worker or message
+# was lost), and the job is claimed again for the same slot. That is the whole of
+# rescue: no sweeper, the next claim takes it.
+EXPIRED = "locked_until <= now()"
+FREE_TO_CLAIM = f"(locked_until IS NULL OR {EXPIRED})"
 
 # Lock up to (max_jobs - this owner's unfinished claims) due jobs, skipping rows
 # another claimer is locking, and give each a fresh token: first jobs whose run
@@ -18,23 +26,23 @@ WAKE = f"NOTIFY {WAKE_CHANNEL}"
 # whatever the backlog. Always one row more than the claims, with the id NULL:
 # it carries the free capacity found and the seconds until the next future slot
 # (NULL: none), by the database's clock, so the tick knows how long to sleep.
-CLAIM_DUE = """
+CLAIM_DUE = f"""
 WITH capacity AS (
     SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
     FROM jobs
-    WHERE locked_by = %(owner)s AND locked_until > now()
+    WHERE locked_by = %(owner)s AND NOT {EXPIRED}
 ), requested AS (
     SELECT id FROM jobs
     WHERE run_requested_at IS NOT NULL
       AND NOT COALESCE(status = 'RUNNING' AND next_run <= now(), false)
-      AND (locked_until IS NULL OR locked_until <= now())
+      AND {FREE_TO_CLAIM}
     ORDER BY run_requested_at
     LIMIT (SELECT free FROM capacity)
     FOR UPDATE SKIP LOCKED
 ), scheduled AS (
     SELECT id FROM jobs
     WHERE status = 'RUNNING' AND next_run <= now()
-      AND (locked_until IS NULL OR locked_until <= now())
+      AND {FREE_TO_CLAIM}
     ORDER BY next_run
     LIMIT (SELECT free FROM capacity) - (SELECT count(*) FROM requested)
     FOR UPDATE SKIP LOCKED
@@ -59,35 +67,47 @@ FROM capacity
 """
 
 # Statements that change many jobs lock them in id order first, so that two of
-# them (two finishing workers, a finish and a lease renewal) never deadlock.
+# them (two finishing workers, a finish and a renewal) never deadlock.
 _LOCK_HELD = """
 locked AS (
     SELECT id FROM jobs WHERE id = ANY(%(job_ids)s::uuid[]) ORDER BY id FOR NO KEY UPDATE
 )"""
 
-# Renew claims for `lock_seconds` and read each job's definition to run under it,
-# with the schedule its finish computes the next run from. A claim given with an
-# attempt key starts an attempt: it is taken only if no other attempt holds the
+# The claims held, as (job id, token) pairs; the ids also lock in id order.
+_HELD = "unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)"
+_IS_HELD = "j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)"
+
+# Start an attempt of each claim: renew it for `lock_seconds`, take it for the
+# attempt's key, and read the job's definition to run, with the schedule its finish
+# computes the next run from. An attempt starts only if no other attempt holds the
 # claim (a message RabbitMQ handed out again while its first consumer may still be
-# running it), and the key is kept until the attempt ends. A claim with no row is
-# stale or held by another attempt. A renewal (no key) changes only locked_until,
-# so the row is updated in place (HOT).
-LEASE = f"""
+# running it); its key is kept until the attempt ends. A claim with no row is
+# stale or held by another attempt.
+START_ATTEMPTS_IF_HELD = f"""
 WITH {_LOCK_HELD}
 UPDATE jobs AS j
-SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
-    attempt_key = COALESCE(held.key, j.attempt_key)
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = held.key
 FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(id, token, key)
-WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
-  AND (held.key IS NULL OR j.attempt_key IS NULL OR j.attempt_key = held.key)
+WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
     execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
 """
 
+# Renew claims for `lock_seconds` whoever's attempt runs them; returns the ids still
+# held. Only locked_until changes, so the row is updated in place (HOT).
+RENEW_IF_HELD = f"""
+WITH {_LOCK_HELD}
+UPDATE jobs AS j
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
+FROM {_HELD}
+WHERE {_IS_HELD}
+RETURNING j.id
+"""
+
 # A failed attempt keeps the claim through its retry's wait, and lets go of its
 # attempt key so that the retry can start; only the attempt holding the key may.
-HOLD_FOR_RETRY = """
+HOLD_FOR_RETRY_IF_HELD = """
 UPDATE jobs
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = NULL
 WHERE id = %(job_id)s AND lock_token = %(token)s AND attempt_key = %(key)s
@@ -134,7 +154,6 @@ SELECT a.id, a.token FROM advanced AS a, (
         WHERE next_run <= now() + make_interval(secs => %(wake_within)s) LIMIT 1
     ) AS soon
 ) AS woken
-
 """
 
 # Finish a batch of executions in one statement: record each one, whether or not
@@ -142,8 +161,8 @@ SELECT a.id, a.token FROM advanced AS a, (
 # record; an attempt already recorded, by a try whose answer was lost, is not
 # recorded again), and advance the jobs as above; returns the ids advanced. A finish not
 # advanced (stale claim, or the schedule changed during the run) is retried with
-# ADVANCE under a row lock, from the schedule as it is now.
-FINISH = f"""
+# ADVANCE_IF_HELD under a row lock, from the schedule as it is now.
+FINISH_MANY = f"""
 WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
                             status, attempts, error_message, status_code, response_excerpt,
@@ -156,10 +175,10 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     ON CONFLICT (attempt_key) DO NOTHING
 ), {_ADVANCED}"""
 
-ADVANCE = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
+ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
 
 # The fallback of a finish: the job's schedule as it is now, read under a row lock.
-LOCK_FOR_FINISH = """
+SCHEDULE_FOR_UPDATE = """
 SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs, now()
 FROM jobs
 WHERE id = %(job_id)s
@@ -168,29 +187,14 @@ FOR UPDATE
 
 # Give claims back without running them (enqueue failed, worker stopping): the
 # job stays due, and the ticks are woken to claim it again at once.
-
-RELEASE = f"""
+RELEASE_IF_HELD = f"""
 WITH {_LOCK_HELD}, released AS (
     UPDATE jobs AS j
     SET locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
-    FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)
-    WHERE j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)
+    FROM {_HELD}
+    WHERE {_IS_HELD}
     RETURNING j.id
 )
 SELECT count(pg_notify('{WAKE_CHANNEL}', ''))
 FROM (SELECT 1 FROM released LIMIT 1) AS first_released
-"""
-
-
-# Retention: delete one batch of executions older than the retention, oldest
-# first, skipping rows another pruner holds, so no lock is held for long.
-PRUNE_EXECUTIONS = """
-DELETE FROM executions
-WHERE id IN (
-    SELECT id FROM executions
-    WHERE end_time < now() - make_interval(secs => %(retention_seconds)s)
-    ORDER BY end_time
-    LIMIT %(batch)s
-    FOR UPDATE SKIP LOCKED
-)
 """

@@ -6,7 +6,7 @@ job lists in `secret_headers`), or the password inside a target URL (HTTP or AMQ
 Each has a path ("http.auth.password", "http.headers.cookie", "http.url",
 "amqp.connection"). `split_secrets` takes them out of the payloads, leaving "***"
 in their place: that is what the database stores in clear and the API shows, while
-the secrets themselves are sealed apart (app/sealing.py). `merge_secrets` puts
+the secrets themselves are sealed apart (app/secrets/sealing.py). `merge_secrets` puts
 them back for the worker.
 
 A client that reads a job and sends a payload back in a PUT sends "***" where the

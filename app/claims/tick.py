@@ -2,7 +2,7 @@
 
 The tick is the only producer of run messages. Claims whose messages could not
 be sent are released at once; one whose message is lost later expires and is claimed
-again (DESIGN.md, Claims).
+again (docs/design.md, "The claim lifecycle").
 """
 
 import logging
@@ -30,7 +30,7 @@ class TickSettings:
     owner: str  # scheduler-id, recorded as locked_by
     interval: float  # seconds between scans when nothing more is due
     max_jobs: int  # most unfinished claims this owner keeps
-    lock_seconds: float  # lease of a new claim
+    lock_seconds: float  # how long a new claim lasts unless renewed
 
     @classmethod
     def from_config(cls, config: Config) -> "TickSettings":
@@ -85,7 +85,7 @@ def run_tick(
     """Loop until `stop` is set; survives database and broker outages.
 
     sleep(seconds, stop) waits between claims: by default `stop.wait`; a Waker
-    (app/wakeup.py) also returns early when notified.
+    (app/db/wakeup.py) also returns early when notified.
     """
     sleep = sleep or (lambda seconds, event: event.wait(seconds))
     delay = BACKOFF[0]

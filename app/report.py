@@ -1,14 +1,16 @@
 """What an operator asks of the jobs table: how many jobs in each state, what is
 due and unclaimed, what failed lately, how late things fire. Read-only; shown by
-`scheduler status` and, in part, by web's /metrics."""
+`scheduler status` (app/commands/status.py) and, in part, by web's /metrics."""
 
 from dataclasses import dataclass
 
+from app.claims.statements import EXPIRED, FREE_TO_CLAIM
+
 # Due now and not claimed; claimed but past the lock time (holder gone). Both scan
 # the due range of the due index only, so they cost what the backlog is.
-BACKLOG = """
-SELECT count(*) FILTER (WHERE locked_until IS NULL OR locked_until <= now()),
-       count(*) FILTER (WHERE lock_token IS NOT NULL AND locked_until <= now())
+BACKLOG = f"""
+SELECT count(*) FILTER (WHERE {FREE_TO_CLAIM}),
+       count(*) FILTER (WHERE lock_token IS NOT NULL AND {EXPIRED})
 FROM jobs
 WHERE status = 'RUNNING' AND next_run <= now()
 """
@@ -49,22 +51,3 @@ def status(db, window_seconds: float = 3600) -> Status:
         recent = db.execute_sql(RECENT_EXECUTIONS, {"seconds": window_seconds}).fetchone()
         due, expired = db.execute_sql(BACKLOG).fetchone()
     return Status(by_status, due, expired, *recent)
-
-
-def render(report: Status, window: str = "last hour") -> str:
-    """The report as aligned lines for a terminal."""
-
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.0f} ms"
-
-    jobs = ", ".join(f"{n} {s.lower()}" for s, n in report.jobs_by_status.items()) or "none"
-    rows = [
-        ("jobs", jobs),
-        ("due, not claimed", str(report.due_unclaimed)),
-        ("claims past lock time", str(report.expired_claims)),
-        (f"executions, {window}", str(report.executions)),
-        (f"failures, {window}", str(report.failures)),
-        (f"lag p50 / p99, {window}", f"{ms(report.lag_p50_ms)} / {ms(report.lag_p99_ms)}"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,81 @@
+"""The values the claim protocol passes around: a claim, what an attempt runs
+under it, and how its execution ended."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.timing.schedule import Schedule
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed slot of one job, as carried by a run message.
+
+    `manual`: the slot is a run requested through the API (run now), which leaves
+    the job's schedule as it is.
+    """
+
+    job_id: uuid.UUID
+    token: uuid.UUID
+    scheduled_for: datetime
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Basis:
+    """A job's schedule and the slots it has served, as read when an attempt
+    started: what the finish computes the next run from, if they still hold."""
+
+    schedule: Schedule
+    runs: int
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What to run and how, read under the claim when an attempt starts."""
+
+    type: str
+    http_job: dict | None
+    amqp_job: dict | None
+    retry_policy: dict | None = None
+    timeout: float | None = None  # seconds per attempt; None: the configured default
+    misfire_grace: float | None = None  # seconds a slot may start late; None: any
+    secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
+    basis: Basis | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one execution of a slot ended, to be recorded."""
+
+    delivery_id: uuid.UUID
+    start_time: datetime  # of the first attempt
+    end_time: datetime
+    status: str  # SUCCESSFUL, FAILED or SKIPPED
+    attempts: int
+    error_message: str | None = None
+    status_code: int | None = None
+    response_excerpt: str | None = None
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """One execution to finish; with no basis, the next run is computed from the
+    job as it is when finishing. The attempt key (of the attempt that started it)
+    makes a finish tried again record nothing more."""
+
+    claim: Claim
+    outcome: Outcome
+    basis: Basis | None = None
+    attempt_key: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim found: the claims made, the capacity left for them, and the
+    seconds until the next future slot (None: no job has one)."""
+
+    claims: list[Claim]
+    free: int
+    next_due_in: float | None

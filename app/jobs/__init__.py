@@ -1,0 +1,1 @@
+"""Jobs as the API sees them: validation, JSON Schemas, tables and their SQL."""
