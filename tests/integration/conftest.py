@@ -1,8 +1,10 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import falcon.testing
 import pytest
 
+import api
 from app.jobs.models import Job
 from app.secrets.sealing import SecretBox, generate_key
 
@@ -39,3 +41,9 @@ def add_job(db):
 def secret_box():
     """A box with a key of the session's own, for jobs that carry secrets."""
     return SecretBox((generate_key(),))
+
+
+@pytest.fixture
+def client(db, secret_box):
+    """The API over the test's database, with a secret key and no API keys."""
+    return falcon.testing.TestClient(api.create_app(db, box=secret_box))

@@ -9,27 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import claims
-from app.claims import Claim, Outcome
-from app.jobs.models import Execution, Job
+from app.claims import Claim
+from app.jobs.models import Job
 from app.timing.schedule import delivery_id
-
-LOCK = 60.0
-
-
-def job(db, job_id) -> Job:
-    with db.connection_context():
-        return Job.get_by_id(job_id)
-
-
-def outcome(claim: Claim, success: bool = True) -> Outcome:
-    now = datetime.now(UTC)
-    status = "SUCCESSFUL" if success else "FAILED"
-    return Outcome(delivery_id(claim.job_id, claim.scheduled_for), now, now, status, 1)
-
-
-def executions(db, job_id) -> list[Execution]:
-    with db.connection_context():
-        return list(Execution.select().where(Execution.job == job_id))
+from tests.integration.rows import LOCK, executions, outcome, stored
 
 
 def test_two_claimers_never_get_the_same_job(db, add_job):
@@ -57,7 +40,7 @@ def test_two_claimers_never_get_the_same_job(db, add_job):
 def test_a_claim_records_owner_expiry_and_a_fresh_token(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.locked_by == "tick-a"
     assert row.lock_token == claim.token
     assert row.locked_until > datetime.now(UTC) + timedelta(seconds=LOCK - 5)
@@ -104,13 +87,13 @@ def test_stale_token_cannot_start_or_finish_a_job(db, add_job):
 
     assert claims.start_attempt(db, stale, uuid.uuid4(), LOCK) is None
     assert claims.finish(db, stale, outcome(stale)) is False
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.lock_token == holder.token and row.locked_by == "tick-b"
     assert row.next_run == holder.scheduled_for  # not advanced by the stale finish
     assert len(executions(db, job_id)) == 1  # but the delivery that happened is recorded
 
     assert claims.finish(db, holder, outcome(holder)) is True
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert (row.lock_token, row.locked_by, row.locked_until, row.next_run) == (None,) * 4
 
 
@@ -120,7 +103,7 @@ def test_starting_an_attempt_renews_the_claim_and_returns_the_definition(db, add
     definition = claims.start_attempt(db, claim, uuid.uuid4(), 300)
     assert definition.type == "HTTP"
     assert definition.http_job["url"] == "http://127.0.0.1:9/"
-    assert job(db, job_id).locked_until > datetime.now(UTC) + timedelta(seconds=250)
+    assert stored(db, job_id).locked_until > datetime.now(UTC) + timedelta(seconds=250)
 
 
 def test_renew_extends_held_claims_only(db, add_job):
@@ -130,15 +113,15 @@ def test_renew_extends_held_claims_only(db, add_job):
     forged = Claim(b, uuid.uuid4(), by_job[b].scheduled_for)
     kept = claims.renew(db, [by_job[a], forged], 300)
     assert kept == {a}
-    assert job(db, a).locked_until > datetime.now(UTC) + timedelta(seconds=250)
-    assert job(db, b).locked_until < datetime.now(UTC) + timedelta(seconds=10)
+    assert stored(db, a).locked_until > datetime.now(UTC) + timedelta(seconds=250)
+    assert stored(db, b).locked_until < datetime.now(UTC) + timedelta(seconds=10)
 
 
 def test_finishing_a_one_off_job_ends_it(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
-    assert claims.finish(db, claim, outcome(claim, success=False))
-    assert job(db, job_id).next_run is None
+    assert claims.finish(db, claim, outcome(claim, "FAILED"))
+    assert stored(db, job_id).next_run is None
     [record] = executions(db, job_id)
     assert record.status == "FAILED"
     assert record.scheduled_for == claim.scheduled_for
@@ -150,7 +133,7 @@ def test_finishing_a_recurring_job_schedules_its_next_slot_from_now(db, add_job)
     job_id = add_job(cron="*/5 * * * *", next_run=long_ago)
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
     claims.finish(db, claim, outcome(claim))
-    next_run = job(db, job_id).next_run
+    next_run = stored(db, job_id).next_run
     now = datetime.now(UTC)
     # Missed slots are coalesced: the next run follows now, not the old slot.
     assert now < next_run <= now + timedelta(minutes=5)
@@ -164,7 +147,7 @@ def test_an_update_during_a_run_is_kept_by_the_finish(db, add_job):
     with db.connection_context():
         Job.update(execute_at=later, next_run=later).where(Job.id == job_id).execute()
     claims.finish(db, claim, outcome(claim))
-    assert job(db, job_id).next_run == later
+    assert stored(db, job_id).next_run == later
 
 
 def test_finish_of_a_deleted_job_is_dropped(db, add_job):
@@ -190,7 +173,7 @@ def test_release_of_stale_claims_changes_nothing(db, add_job, count):
     got = claims.claim_due(db, "tick-a", 10, LOCK).claims
     forged = [Claim(c.job_id, uuid.uuid4(), c.scheduled_for) for c in got]
     claims.release(db, forged)
-    assert all(job(db, job_id).locked_by == "tick-a" for job_id in ids)
+    assert all(stored(db, job_id).locked_by == "tick-a" for job_id in ids)
 
 
 def test_a_claim_reports_the_capacity_left_and_the_time_to_the_next_slot(db, add_job):

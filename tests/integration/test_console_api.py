@@ -10,7 +10,7 @@ import pytest
 
 import api
 from api import console
-from tests.integration.test_api import add_execution, create, get, http_job, listed, timestamp
+from tests.integration.api_calls import add_execution, create, get, http_job, listed, timestamp
 
 API_KEY = "console-key-Hq72"
 ASSET_TYPES = {
@@ -19,11 +19,6 @@ ASSET_TYPES = {
     "/ui/console.css": "text/css",
 }
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"  # a name, never fetched
-
-
-@pytest.fixture
-def client(db, secret_box):
-    return falcon.testing.TestClient(api.create_app(db, box=secret_box))
 
 
 @pytest.fixture

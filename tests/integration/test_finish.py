@@ -17,7 +17,7 @@ from app.claims.batching import Batcher
 from app.db.database import connect_params, open_database
 from app.db.wakeup import LISTEN
 from app.jobs.models import Job
-from tests.integration.test_claims import LOCK, executions, job, outcome
+from tests.integration.rows import LOCK, executions, outcome, stored
 
 
 def started(db, claim: Claim) -> Finishing:
@@ -46,7 +46,7 @@ def test_a_started_finish_advances_a_recurring_job_in_one_statement(db, add_job,
     finishing = started(db, claim)
     assert claims.finish_many(db, [finishing]) == [True]
     assert fallbacks == []
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.runs == 1 and row.lock_token is None
     assert datetime.now(UTC) < row.next_run <= datetime.now(UTC) + timedelta(minutes=1)
     assert [e.status for e in executions(db, job_id)] == ["SUCCESSFUL"]
@@ -59,7 +59,7 @@ def test_a_schedule_changed_during_the_run_is_what_the_finish_follows(db, add_jo
     with db.connection_context():
         Job.update(cron_schedule="0 0 1 1 *").where(Job.id == job_id).execute()
     assert claims.finish_many(db, [finishing]) == [True]
-    next_run = job(db, job_id).next_run
+    next_run = stored(db, job_id).next_run
     assert (next_run.month, next_run.day, next_run.hour, next_run.minute) == (1, 1, 0, 0)
     assert len(executions(db, job_id)) == 1  # recorded once, not again by the fallback
     assert fallbacks == [job_id]
@@ -73,8 +73,8 @@ def test_a_batch_fences_each_finish_by_its_own_token(db, add_job):
         Job.update(lock_token=uuid.uuid4()).where(Job.id == stolen).execute()
         Job.delete_by_id(deleted)
     assert claims.finish_many(db, batch) == [True, False, False]
-    assert job(db, held).lock_token is None
-    assert job(db, stolen).lock_token is not None  # the other holder keeps it
+    assert stored(db, held).lock_token is None
+    assert stored(db, stolen).lock_token is not None  # the other holder keeps it
     # The stale claim's delivery happened, so it is recorded; the deleted job's is not.
     assert [len(executions(db, j)) for j in (held, stolen, deleted)] == [1, 1, 0]
 

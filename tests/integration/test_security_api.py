@@ -14,7 +14,7 @@ from app.jobs.models import Job
 from app.jobs.store import reseal_all
 from app.secrets.redaction import merge_secrets
 from app.secrets.sealing import SealingError, SecretBox, generate_key
-from tests.integration.test_api import error_of
+from tests.integration.api_calls import error_of
 
 API_KEY = "api-key-one-Wq83r"
 OTHER_API_KEY = "api-key-two-Ty62p"
@@ -128,12 +128,6 @@ def body_of_size(size: int) -> str:
     text = json.dumps(body)
     assert len(text.encode()) == size
     return text
-
-
-@pytest.fixture
-def client(db, secret_box):
-    """The API with a secret key and no API keys."""
-    return falcon.testing.TestClient(api.create_app(db, box=secret_box))
 
 
 @pytest.fixture

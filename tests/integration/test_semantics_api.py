@@ -7,13 +7,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import falcon.testing
 import pytest
 
-import api
 from app import claims
-from app.jobs.models import Job
-from tests.integration.test_api import (
+from tests.integration.api_calls import (
     add_execution,
     amqp_job,
     create,
@@ -21,16 +18,11 @@ from tests.integration.test_api import (
     get,
     http_job,
     listed,
-    stored,
     timestamp,
 )
+from tests.integration.rows import set_row, stored
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def client(db, secret_box):
-    return falcon.testing.TestClient(api.create_app(db, box=secret_box))
 
 
 def recurring(cron: str = "*/5 * * * *", **overrides) -> dict:
@@ -41,12 +33,6 @@ def post(client, path: str, status: int = 200) -> dict:
     response = client.simulate_post(path)
     assert response.status_code == status, response.text
     return response.json
-
-
-def set_row(db, job_id: str, **fields) -> None:
-    """Change a stored job behind the API's back, as time passing or a worker would."""
-    with db.connection_context():
-        Job.update(**fields).where(Job.id == uuid.UUID(job_id)).execute()
 
 
 def execution_ids(client, job_id: str, **query) -> list[int]:

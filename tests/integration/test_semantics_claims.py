@@ -9,31 +9,11 @@ import pytest
 
 from app import claims, retention
 from app.claims import Claim, Outcome
-from app.jobs.models import Execution, Job
+from app.jobs.models import Execution
 from app.timing.schedule import delivery_id
+from tests.integration.rows import LOCK, executions, outcome, set_row, stored
 
-LOCK = 60.0
 DAY = 86400.0
-
-
-def job(db, job_id) -> Job:
-    with db.connection_context():
-        return Job.get_by_id(job_id)
-
-
-def set_row(db, job_id, **fields) -> None:
-    with db.connection_context():
-        Job.update(**fields).where(Job.id == job_id).execute()
-
-
-def executions(db, job_id) -> list[Execution]:
-    with db.connection_context():
-        return list(Execution.select().where(Execution.job == job_id).order_by(Execution.id))
-
-
-def outcome(claim: Claim, status: str = "SUCCESSFUL", attempts: int = 1) -> Outcome:
-    now = datetime.now(UTC)
-    return Outcome(delivery_id(claim.job_id, claim.scheduled_for), now, now, status, attempts)
 
 
 def claim_one(db) -> Claim:
@@ -78,7 +58,7 @@ def test_finishing_a_manual_run_records_it_as_manual_and_keeps_the_schedule(db, 
 
     assert claims.finish(db, claim, outcome(claim)) is True
 
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.run_requested_at is None
     assert row.next_run == next_run
     assert row.runs == 0
@@ -100,7 +80,7 @@ def test_a_due_slot_with_a_pending_request_is_claimed_once_as_scheduled(db, add_
 
     claims.finish(db, claim, outcome(claim))
 
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.run_requested_at is None
     assert row.next_run > datetime.now(UTC)
     assert row.runs == 1
@@ -118,7 +98,7 @@ def test_a_run_requested_for_a_finished_one_off_job_is_claimed_and_recorded_as_m
     assert claim.manual is True
     assert claims.finish(db, claim, outcome(claim)) is True
     assert [e.manual for e in executions(db, job_id)] == [True]
-    assert job(db, job_id).run_requested_at is None
+    assert stored(db, job_id).run_requested_at is None
 
 
 # --- runs and max_runs ---------------------------------------------------------------
@@ -145,7 +125,7 @@ def test_finish_counts_a_run_for_served_scheduled_slots_only(db, add_job, manual
 
     claims.finish(db, claim, outcome(claim, status, attempts=0 if status == "SKIPPED" else 1))
 
-    assert job(db, job_id).runs == counted
+    assert stored(db, job_id).runs == counted
     [record] = executions(db, job_id)
     assert record.status == status
 
@@ -156,7 +136,7 @@ def test_a_skipped_slot_still_moves_the_job_on_to_its_next_slot(db, add_job):
 
     claims.finish(db, claim, outcome(claim, "SKIPPED", attempts=0))
 
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.next_run > datetime.now(UTC)
     assert row.locked_until is None
     [record] = executions(db, job_id)
@@ -169,14 +149,14 @@ def test_a_cron_job_with_max_runs_2_ends_after_its_second_served_slot(db, add_jo
 
     first = claim_one(db)
     claims.finish(db, first, outcome(first))
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert (row.runs, row.next_run is not None) == (1, True)
 
     set_row(db, job_id, next_run=datetime.now(UTC) - timedelta(seconds=1))  # its time came
     second = claim_one(db)
     claims.finish(db, second, outcome(second))
 
-    row = job(db, job_id)
+    row = stored(db, job_id)
     assert row.runs == 2
     assert row.next_run is None
     assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []
