@@ -1,7 +1,7 @@
 """Signed deliveries: HMAC-SHA256 over the timestamp, the delivery id and the body.
 
 A receiver recomputes the signature with the shared signing key, compares it in
-constant time, and rejects old timestamps (README, Security).
+constant time, and rejects old timestamps (docs/security.md).
 """
 
 import hashlib

@@ -1,4 +1,4 @@
-"""Every Prometheus metric of the service, in one place (README, Metrics).
+"""Every Prometheus metric of the service, in one place (docs/operations.md, Metrics).
 
 Each process records what it does: web its API requests, tick its claims, worker
 processes their executions. The processes of one `scheduler worker` share a

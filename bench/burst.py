@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 
 import harness
 
+from testkit.jobs import insert_jobs
+from testkit.services import private_services
+from testkit.target import Target
+
 SERVICE_LAG = """
 SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY lag_ms), max(lag_ms)
 FROM executions
@@ -65,21 +69,21 @@ def main() -> None:
         tick_settings["SCHEDULER_SCHEDULER_INTERVAL"] = args.interval
 
     with (
-        harness.private_services(args.keep_logs) as services,
-        harness.Target() as target,
-        harness.Stack(services) as stack,
+        private_services(args.keep_logs) as services,
+        Target() as target,
+        services.stack() as stack,
         services.connect() as connection,
         connection.cursor() as cursor,
     ):
+        resources = harness.ResourceSampler(stack)
         if args.web:
             stack.start_web()
         stack.start_tick(**tick_settings)
         stack.start_worker(args.processes, args.threads)
         cpu_start = time.process_time()
         slot = time.time() + args.lead
-        harness.insert_jobs(connection, args.jobs, target.url, datetime.fromtimestamp(slot, UTC))
-        if not args.no_wake:
-            cursor.execute(harness.WAKE)
+        first = datetime.fromtimestamp(slot, UTC)
+        insert_jobs(connection, args.jobs, target.url, first, wake=not args.no_wake)
         cursor.execute("SELECT id::text FROM jobs")
         slots = {job_id: slot for (job_id,) in cursor.fetchall()}
         harness.wait_received(target, slots, slot + args.timeout)
@@ -93,7 +97,7 @@ def main() -> None:
         (lag_p50, lag_p99), lag_max = cursor.fetchone()
         cursor.execute(LEFT_OVER)
         held, unfinished = cursor.fetchone()
-        got = harness.deliveries(target.receipts, slots)
+        got = harness.deliveries(target.hits, slots)
         first_at = slot + min(got.lateness, default=0)
         span = (got.last_at or slot) - slot
         figures = [
@@ -122,8 +126,7 @@ def main() -> None:
             else ["service lag_ms", "n/a"],
         ]
         figures += [
-            [f"peak MB / CPU s {label}", f"{mb} / {cpu}"]
-            for label, mb, cpu in stack.resources.rows()
+            [f"peak MB / CPU s {label}", f"{mb} / {cpu}"] for label, mb, cpu in resources.rows()
         ]
         figures.append(["CPU s PostgreSQL sessions", f"{database_cpu:.1f}"])
         figures.append(["CPU s this process (target)", f"{time.process_time() - cpu_start:.1f}"])

@@ -42,6 +42,11 @@ from datetime import datetime
 import harness
 import psycopg2
 
+from testkit.jobs import http_job, rfc3339
+from testkit.services import Unavailable, private_services
+from testkit.stack import Stack, kill_group
+from testkit.target import Hit, Target
+
 KINDS = ("worker-parent", "worker-child", "tick")
 TICKS = ("tick-a", "tick-b")
 WORKERS = ("worker-a", "worker-b")
@@ -80,14 +85,14 @@ def caller_gone(connection: socket.socket, seconds: float) -> bool:
 class Visit:
     """One request at the target."""
 
-    receipt: harness.Receipt
+    hit: Hit
     slot: datetime | None
     gone_at: float | None = None  # its caller closed the connection while it was held
     # Deliveries of the same job in flight when this one arrived.
     overlapped: list["Visit"] = field(default_factory=list)
 
 
-class HoldingTarget(harness.Target):
+class HoldingTarget(Target):
     """The recording target, holding each request 20-300 ms so that two deliveries
     of one job in flight at once would meet here."""
 
@@ -98,16 +103,16 @@ class HoldingTarget(harness.Target):
         self.lock = threading.Lock()
         self.random = random.Random(seed)
 
-    def receive(self, receipt, connection) -> None:
-        slot = receipt.scheduled_for and datetime.fromisoformat(receipt.scheduled_for)
-        visit = Visit(receipt, slot)
+    def receive(self, hit, connection) -> None:
+        slot = hit.scheduled_for and datetime.fromisoformat(hit.scheduled_for)
+        visit = Visit(hit, slot)
         with self.lock:
-            others = self.in_flight[receipt.job_id]
+            others = self.in_flight[hit.job_id]
             visit.overlapped = list(others)
             others.append(visit)
             self.visits.append(visit)
             seconds = self.random.uniform(0.02, 0.3)
-        super().receive(receipt, connection)
+        super().receive(hit, connection)
         deadline = time.monotonic() + seconds
         try:
             if caller_gone(connection, seconds):
@@ -137,7 +142,7 @@ class Supervisor:
     processes go with its main process (what is left of the process group is
     killed), as they would with its container or cgroup."""
 
-    def __init__(self, stack: harness.Stack, delay: float = 0.5, poll: float = 0.2):
+    def __init__(self, stack: Stack, delay: float = 0.5, poll: float = 0.2):
         self.stack, self.delay, self.poll = stack, delay, poll
         self.restarts: Counter[str] = Counter()
         self.exits: list[dict] = []
@@ -163,7 +168,7 @@ class Supervisor:
                         self.stack.restart(name)
                         self.restarts[name] += 1
                 elif process.poll() is not None:
-                    harness.kill_group(process.pid)
+                    kill_group(process.pid)
                     prompted = name in self.killed
                     self.killed.discard(name)
                     self.exits.append(
@@ -305,20 +310,18 @@ def circumstances(events: list[Event], at: float) -> str | None:
 def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
     """The figures and the details behind each finding."""
     visits = target.visits
-    one_off = harness.deliveries([v.receipt for v in visits], slots)
-    received_ids = {v.receipt.job_id for v in visits}
+    one_off = harness.deliveries([v.hit for v in visits], slots)
+    received_ids = {v.hit.job_id for v in visits}
     by_slot: dict[tuple, list[Visit]] = defaultdict(list)
     by_delivery: dict[str, set] = defaultdict(set)
     for visit in visits:
-        key = (visit.receipt.job_id, visit.slot)
+        key = (visit.hit.job_id, visit.slot)
         by_slot[key].append(visit)
-        by_delivery[visit.receipt.delivery_id].add(key)
+        by_delivery[visit.hit.delivery_id].add(key)
 
     repeats = {key: group for key, group in by_slot.items() if len(group) > 1}
     different = {
-        key: group
-        for key, group in repeats.items()
-        if len({v.receipt.delivery_id for v in group}) > 1
+        key: group for key, group in repeats.items() if len({v.hit.delivery_id for v in group}) > 1
     }
     duplicates = sum(len(group) - 1 for group in repeats.values())
     overlapping = [v for v in visits if v.overlapped]
@@ -327,22 +330,22 @@ def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
     recorded = {row[1] for row in executions}
     first_visit = {}
     for visit in visits:
-        first_visit.setdefault(visit.receipt.delivery_id, visit)
+        first_visit.setdefault(visit.hit.delivery_id, visit)
     missing = sorted(set(first_visit) - recorded)
     not_successful = [row for row in executions if row[3] != "SUCCESSFUL"]
     recorded_twice = {d: n for d, n in Counter(row[1] for row in executions).items() if n > 1}
     recurring_slots = {key for key in by_slot if key[0] in recurring}
 
     def describe(visit: Visit) -> dict:
-        receipt = visit.receipt
+        hit = visit.hit
         return {
-            "job_id": receipt.job_id,
-            "delivery_id": receipt.delivery_id,
-            "scheduled_for": receipt.scheduled_for,
-            "attempt": receipt.attempt,
-            "arrived": datetime.fromtimestamp(receipt.at).isoformat(),
+            "job_id": hit.job_id,
+            "delivery_id": hit.delivery_id,
+            "scheduled_for": hit.scheduled_for,
+            "attempt": hit.attempt,
+            "arrived": datetime.fromtimestamp(hit.at).isoformat(),
             "caller_gone": visit.gone_at is not None,
-            "after": circumstances(events, receipt.at),
+            "after": circumstances(events, hit.at),
         }
 
     details = {
@@ -456,8 +459,8 @@ def create_recurring(session, api: str, url: str, count: int, end: float) -> set
         body = {
             "type": "HTTP",
             "cron_schedule": "* * * * * *",
-            "ends_at": harness.rfc3339(end),
-            "http_job": harness.http_job(url),
+            "ends_at": rfc3339(end),
+            "http_job": http_job(url),
         }
         response = session.post(f"{api}/v1/jobs", json=body, timeout=30)
         if response.status_code != 201:
@@ -473,9 +476,9 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
     if args.interval:
         settings["SCHEDULER_SCHEDULER_INTERVAL"] = args.interval
     with (
-        harness.private_services(args.keep_logs, own_servers=True) as services,
+        private_services(args.keep_logs, own_servers=True) as services,
         HoldingTarget(rng.randrange(2**32)) as target,
-        harness.Stack(services) as stack,
+        services.stack() as stack,
     ):
         api = stack.start_web(**settings)
         for name in TICKS:
@@ -620,7 +623,7 @@ def main() -> None:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     try:
         code = run_chaos(args, kinds, seed)
-    except harness.Unavailable as error:
+    except Unavailable as error:
         print(f"chaos: private servers unavailable: {error}", file=sys.stderr)
         sys.exit(77)
     sys.exit(code)

@@ -16,6 +16,8 @@ import time
 import urllib.error
 import urllib.request
 
+from testkit.stack import process_environ
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -24,12 +26,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("command", nargs="*", default=["make", "run"])
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
     started = time.monotonic()
     process = subprocess.Popen(
         args.command,
         cwd=args.cwd,
-        env=env,
+        env=process_environ(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -16,23 +16,27 @@ from datetime import datetime
 
 import harness
 
+from testkit.jobs import http_job
+from testkit.services import private_services
+from testkit.target import Hit, Target
+
 
 def recurring_fires(
-    receipts: list[harness.Receipt], created: dict[str, float], end: float
+    hits: list[Hit], created: dict[str, float], end: float
 ) -> tuple[int, int, int, list[float]]:
     """(fires, duplicates, slots in the window, lateness) of every-second jobs;
     `created`: job id -> creation time. Only slots up to `end` count."""
     first: dict[tuple[str, float], float] = {}
     received = 0
-    for receipt in receipts:
-        if receipt.job_id not in created or receipt.scheduled_for is None:
+    for hit in hits:
+        if hit.job_id not in created or hit.scheduled_for is None:
             continue
-        slot = datetime.fromisoformat(receipt.scheduled_for).timestamp()
+        slot = datetime.fromisoformat(hit.scheduled_for).timestamp()
         if slot > end:
             continue
         received += 1
-        key = (receipt.job_id, slot)
-        first[key] = min(receipt.at, first.get(key, receipt.at))
+        key = (hit.job_id, slot)
+        first[key] = min(hit.at, first.get(key, hit.at))
     expected = sum(int(end) - int(start) for start in created.values())
     lateness = [at - slot for (_, slot), at in first.items()]
     return len(first), received - len(first), expected, lateness
@@ -70,9 +74,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with (
-        harness.private_services(args.keep_logs) as services,
-        harness.Target() as target,
-        harness.Stack(services) as stack,
+        private_services(args.keep_logs) as services,
+        Target() as target,
+        services.stack() as stack,
     ):
         api = stack.start_web()
         stack.start_tick()
@@ -83,7 +87,7 @@ def main() -> None:
             body = {
                 "type": "HTTP",
                 "cron_schedule": "* * * * * *",
-                "http_job": harness.http_job(target.url),
+                "http_job": http_job(target.url),
             }
             response = session.post(f"{api}/v1/jobs", json=body, timeout=30)
             response.raise_for_status()
@@ -95,7 +99,7 @@ def main() -> None:
         with services.connect() as connection:
             rows, _, failed = harness.execution_counts(connection)
 
-        one_off = harness.deliveries(target.receipts, spread.slots)
+        one_off = harness.deliveries(target.hits, spread.slots)
         table = [
             [
                 "one-off",
@@ -105,7 +109,7 @@ def main() -> None:
             ]
         ]
         if created:
-            fires, duplicates, expected, lateness = recurring_fires(target.receipts, created, end)
+            fires, duplicates, expected, lateness = recurring_fires(target.hits, created, end)
             table.append(
                 ["every second", f"{fires}/{expected}", duplicates, *lateness_cells(lateness)]
             )

@@ -20,12 +20,15 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import harness  # first: it puts this checkout on sys.path
+import harness
 
 from app import claims
 from app.claims import statements
 from app.config import load_config
 from app.db.database import open_database
+from testkit.jobs import http_job, insert_jobs
+from testkit.services import private_services
+from testkit.target import Target
 
 OWNER = "bench-claim"
 LOCK_SECONDS = 60.0
@@ -100,7 +103,7 @@ def paced_creates(services, api: str, url: str, rate: float, seconds: float, cli
             body = {
                 "type": "HTTP",
                 "execute_at": (far + timedelta(seconds=i)).isoformat(),
-                "http_job": harness.http_job(url),
+                "http_job": http_job(url),
             }
             sent = time.perf_counter()
             response = session.post(f"{api}/v1/jobs", json=body, timeout=30)
@@ -164,14 +167,14 @@ def measure(size: int, args) -> tuple[dict[str, str], list[str], list[str]]:
     """Figures, EXPLAIN summaries and log problems with `size` jobs stored."""
     figures: dict[str, str] = {}
     with (
-        harness.private_services(args.keep_logs) as services,
-        harness.Target() as target,
+        private_services(args.keep_logs) as services,
+        Target() as target,
         services.connect() as connection,
         connection.cursor() as cursor,
     ):
         started = time.perf_counter()
         year = datetime.now(UTC) + timedelta(days=365)
-        harness.insert_jobs(connection, size, target.url, year, step=1.0)
+        insert_jobs(connection, size, target.url, year, step=1.0)
         # As autovacuum would have left a table that old: statistics and visibility map.
         cursor.execute("VACUUM ANALYZE jobs")
         figures["insert + VACUUM ANALYZE s"] = f"{time.perf_counter() - started:.1f}"
@@ -181,7 +184,7 @@ def measure(size: int, args) -> tuple[dict[str, str], list[str], list[str]]:
             idle = time_claims(db, args.claims, 0)
             explained = ["nothing due:", *explain_claim(connection, 0)]
             past = datetime.now(UTC) - timedelta(seconds=1)
-            harness.insert_jobs(connection, args.due, target.url, past)
+            insert_jobs(connection, args.due, target.url, past)
             busy = time_claims(db, args.claims, args.due)
             explained += [f"{args.due} due:", *explain_claim(connection, args.due)]
             cursor.execute("DELETE FROM jobs WHERE next_run <= now()")
@@ -191,7 +194,7 @@ def measure(size: int, args) -> tuple[dict[str, str], list[str], list[str]]:
             for p in (50, 99):
                 figures[f"claim_due {name} p{p} ms"] = harness.ms(harness.percentile(seconds, p))
 
-        with harness.Stack(services) as stack:
+        with services.stack() as stack:
             api = stack.start_web()
             stack.start_tick()
             stack.start_worker(1, 8)
@@ -201,7 +204,7 @@ def measure(size: int, args) -> tuple[dict[str, str], list[str], list[str]]:
             )
             end = max(spread.slots.values())
             harness.wait_received(target, spread.slots, end + args.lag_timeout)
-            got = harness.deliveries(target.receipts, spread.slots)
+            got = harness.deliveries(target.hits, spread.slots)
             figures["lag received/expected"] = f"{got.distinct}/{args.lag_jobs}"
             for p in (50, 95, 99, 100):
                 name = "max" if p == 100 else f"p{p}"

@@ -4,32 +4,29 @@ Tests never touch data they did not create: each session migrates a template
 database of its own, each test that asks for `db_config` gets a fresh copy of it,
 and broker traffic goes to a vhost created for the session and deleted after it.
 A service that does not answer skips the tests that need it, except under CI=true,
-where it fails them (Dramatiq's test suite does the same).
+where it fails them (testkit.services.unavailable).
 """
 
-import contextlib
 import os
 import shutil
 import socket
-import subprocess
 
-import psycopg2
 import pytest
 
-from app.commands.embedded import embedded_postgres
 from app.config import Config, load_config
 from app.db.database import open_database
-from app.db.migrate import migrate
 from app.jobs.models import bind_models
-from tests.services import (
+from testkit.services import (
     RABBIT_HOST,
     RUN,
-    admin_connection,
     database_copy,
+    private_database,
+    private_vhost,
     scheduler_environ,
+    shared_or_embedded_postgres,
     unavailable,
-    use_embedded,
 )
+from testkit.target import Target
 
 
 @pytest.fixture(autouse=True)
@@ -46,26 +43,11 @@ def template_database(tmp_path_factory):
     Without a PostgreSQL server at TEST_PG_HOST the session starts the embedded
     one of `scheduler dev` and runs against it.
     """
-    with contextlib.ExitStack() as stack:
-        try:
-            admin = admin_connection()
-        except psycopg2.OperationalError:
-            use_embedded(stack.enter_context(embedded_postgres(tmp_path_factory.mktemp("pg"))))
-            admin = admin_connection()
-        yield from _migrated_template(admin)
-
-
-def _migrated_template(admin):
-    name = f"scheduler_test_{RUN}_template"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        migrate(load_config(environ=scheduler_environ(SCHEDULER_DB_NAME=name)))
+    with (
+        shared_or_embedded_postgres(tmp_path_factory.mktemp("pg")),
+        private_database(f"scheduler_test_{RUN}_template") as name,
+    ):
         yield name
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture
@@ -88,10 +70,6 @@ def db(db_config):
     database.close_all()
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def rabbit_vhost():
     """A RabbitMQ vhost of this session's own; returns an AMQP URL into it."""
@@ -102,10 +80,12 @@ def rabbit_vhost():
         unavailable(f"RabbitMQ at {RABBIT_HOST} does not answer: {error}")
     if shutil.which("rabbitmqctl") is None:
         unavailable("rabbitmqctl is needed to create a private vhost for the tests")
-    vhost = f"scheduler-test-{RUN}"
-    _rabbitmqctl("add_vhost", vhost)
-    try:
-        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@{RABBIT_HOST}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+    with private_vhost(f"scheduler-test-{RUN}") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def target():
+    """A local HTTP target recording what it receives (testkit.target), for jobs to call."""
+    with Target() as recorder:
+        yield recorder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import unavailable
+from testkit.services import unavailable
 
 pytestmark = pytest.mark.e2e
 

@@ -2,8 +2,8 @@
 real `scheduler web` that wants an API key.
 
 The job page it ends on is saved as a PNG; with CONSOLE_SCREENSHOT=docs/console.png
-the run refreshes the README's picture (otherwise it goes to the test's tmp dir,
-so a test run leaves the work tree as it was).
+the run refreshes the picture of docs/console.md (otherwise it goes to the test's tmp
+dir, so a test run leaves the work tree as it was).
 """
 
 import os
@@ -17,8 +17,9 @@ from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app.secrets.sealing import generate_key
-from tests.e2e.stack import Stack, run_sql, running_web
-from tests.services import unavailable
+from testkit.e2e import running_web
+from testkit.services import run_sql, unavailable
+from testkit.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -110,7 +111,7 @@ def create_jobs(stack: Stack) -> dict:
 
 def test_an_operator_enters_the_key_finds_a_job_by_tag_and_pauses_it(web, browser, tmp_path):
     job = create_jobs(web)
-    run_sql(web, HISTORY, job["id"])
+    run_sql(web.environ, HISTORY, job["id"])
     wait = WebDriverWait(browser, 10)
 
     browser.get(f"{web.api}/")  # the root sends the browser to /ui

@@ -1,7 +1,6 @@
 """`scheduler dev` with nothing configured: embedded PostgreSQL, in-process broker."""
 
 import base64
-import os
 import signal
 import subprocess
 import time
@@ -13,7 +12,8 @@ import psutil
 import pytest
 import requests
 
-from tests.e2e.stack import SCHEDULER, free_port, header, wait_for
+from testkit.polling import wait_for
+from testkit.stack import SCHEDULER, free_port, process_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -22,8 +22,9 @@ class Dev:
     def __init__(self, data_dir, port: int):
         self.data_dir = data_dir
         self.api = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-        env.update(SCHEDULER_DEV_DATA_DIR=str(data_dir), SCHEDULER_WEB_API_HOST=f"127.0.0.1:{port}")
+        env = process_environ(
+            {"SCHEDULER_DEV_DATA_DIR": str(data_dir), "SCHEDULER_WEB_API_HOST": f"127.0.0.1:{port}"}
+        )
         self.log_path = data_dir / f"dev-{port}.log"
         self.output = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -112,7 +113,7 @@ def test_dev_runs_http_and_amqp_jobs_keeps_them_and_leaves_nothing_behind(
         ).json()
         assert wait_for(lambda: target.received(f"/dev/{key}"), timeout=30)
         [hit] = target.received(f"/dev/{key}")
-        assert hit.body == b"hi" and header(hit, "X-Scheduler-Job-Id") == http_job["id"]
+        assert hit.body == b"hi" and hit.header("X-Scheduler-Job-Id") == http_job["id"]
         delivered = []
 
         def take():

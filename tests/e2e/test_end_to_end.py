@@ -4,19 +4,16 @@ import base64
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pika
 import pytest
 import requests
 
-from tests.e2e.stack import header, wait_for
+from testkit.jobs import one_off, recurring, soon
+from testkit.polling import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def soon(seconds: float = 1.5) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 def settled(stack, job_id: str, count: int = 1, timeout: float = 30) -> list[dict]:
@@ -30,17 +27,13 @@ def settled(stack, job_id: str, count: int = 1, timeout: float = 30) -> list[dic
 def test_one_off_http_job_arrives_once_with_method_headers_body_and_auth(stack, target):
     key = uuid.uuid4().hex
     job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {
-                "url": f"{target.url}/once/{key}",
-                "method": "PUT",
-                "headers": {"X-Custom": "custom-value", "Content-Type": "application/json"},
-                "body": '{"hello": "world"}',
-                "auth": {"type": "basic", "username": "alice", "password": "s3cret"},
-            },
-        }
+        one_off(
+            f"{target.url}/once/{key}",
+            "PUT",
+            headers={"X-Custom": "custom-value", "Content-Type": "application/json"},
+            body='{"hello": "world"}',
+            auth={"type": "basic", "username": "alice", "password": "s3cret"},
+        )
     )
     [execution] = settled(stack, job["id"])
     assert execution["success"] is True
@@ -49,13 +42,13 @@ def test_one_off_http_job_arrives_once_with_method_headers_body_and_auth(stack, 
     [hit] = target.received(f"/once/{key}")
     assert hit.method == "PUT"
     assert hit.body == b'{"hello": "world"}'
-    assert header(hit, "X-Custom") == "custom-value"
-    assert header(hit, "Authorization") == "Basic " + base64.b64encode(b"alice:s3cret").decode()
-    assert header(hit, "X-Scheduler-Job-Id") == job["id"]
-    assert header(hit, "X-Scheduler-Delivery-Id") == execution["delivery_id"]
-    assert header(hit, "X-Scheduler-Attempt") == "1"
+    assert hit.header("X-Custom") == "custom-value"
+    assert hit.header("Authorization") == "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    assert hit.header("X-Scheduler-Job-Id") == job["id"]
+    assert hit.header("X-Scheduler-Delivery-Id") == execution["delivery_id"]
+    assert hit.header("X-Scheduler-Attempt") == "1"
     assert datetime.fromisoformat(
-        header(hit, "X-Scheduler-Scheduled-For")
+        hit.header("X-Scheduler-Scheduled-For")
     ) == datetime.fromisoformat(job["execute_at"])
     assert requests.get(f"{stack.api}/v1/jobs/{job['id']}", timeout=5).json()["next_run"] is None
     # Nothing more arrives later.
@@ -66,19 +59,13 @@ def test_one_off_http_job_arrives_once_with_method_headers_body_and_auth(stack, 
 def test_bearer_auth_is_sent_as_authorization_header(stack, target):
     key = uuid.uuid4().hex
     job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {
-                "url": f"{target.url}/bearer/{key}",
-                "method": "POST",
-                "auth": {"type": "bearer", "bearer_token": "tok-123"},
-            },
-        }
+        one_off(
+            f"{target.url}/bearer/{key}", "POST", auth={"type": "bearer", "bearer_token": "tok-123"}
+        )
     )
     settled(stack, job["id"])
     [hit] = target.received(f"/bearer/{key}")
-    assert header(hit, "Authorization") == "Bearer tok-123"
+    assert hit.header("Authorization") == "Bearer tok-123"
 
 
 def test_amqp_job_lands_in_a_bound_queue_with_body_headers_and_content_type(stack, rabbit_vhost):
@@ -120,19 +107,13 @@ def test_amqp_job_lands_in_a_bound_queue_with_body_headers_and_content_type(stac
 
 def test_target_that_fails_twice_is_retried_and_recorded_with_its_attempts(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": f"{target.url}/fail/2/{key}", "method": "POST"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/fail/2/{key}", "POST"))
     [execution] = settled(stack, job["id"])
     assert execution["success"] is True
     assert execution["attempts"] == 3
     hits = target.received(f"/fail/2/{key}")
-    assert [header(hit, "X-Scheduler-Attempt") for hit in hits] == ["1", "2", "3"]
-    assert len({header(hit, "X-Scheduler-Delivery-Id") for hit in hits}) == 1
+    assert [hit.header("X-Scheduler-Attempt") for hit in hits] == ["1", "2", "3"]
+    assert len({hit.header("X-Scheduler-Delivery-Id") for hit in hits}) == 1
     # Backoff: 0.5 s then 0.75 s between attempts.
     assert hits[1].at - hits[0].at >= 0.45
     assert hits[2].at - hits[1].at >= 0.7
@@ -140,13 +121,7 @@ def test_target_that_fails_twice_is_retried_and_recorded_with_its_attempts(stack
 
 def test_target_that_always_fails_is_recorded_as_failed_with_a_useful_error(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": f"{target.url}/status/503?{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/status/503?{key}"))
     [execution] = settled(stack, job["id"])
     assert execution["success"] is False
     assert execution["attempts"] == 4
@@ -159,13 +134,7 @@ def test_target_that_always_fails_is_recorded_as_failed_with_a_useful_error(stac
 
 
 def test_unreachable_target_is_recorded_as_failed_with_the_connection_error(stack):
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": "http://127.0.0.1:9/closed", "method": "GET"},
-        }
-    )
+    job = stack.post_job(one_off("http://127.0.0.1:9/closed"))
     [execution] = settled(stack, job["id"])
     assert execution["success"] is False
     assert execution["status_code"] is None
@@ -174,13 +143,7 @@ def test_unreachable_target_is_recorded_as_failed_with_the_connection_error(stac
 
 def test_recurring_seconds_schedule_runs_repeatedly(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "cron_schedule": "* * * * * *",
-            "http_job": {"url": f"{target.url}/every-second/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(recurring(f"{target.url}/every-second/{key}", "* * * * * *"))
     try:
         executions = settled(stack, job["id"], count=3, timeout=15)
     finally:
@@ -196,9 +159,8 @@ def test_300_jobs_due_at_once_each_run_exactly_once(stack, target):
     execute_at = soon(6)
 
     def post(number: int) -> str:
-        url = f"{target.url}/batch/{batch}/{number}"
-        body = {"type": "HTTP", "execute_at": execute_at, "tags": [batch]}
-        return stack.post_job({**body, "http_job": {"url": url, "method": "POST"}})["id"]
+        job = one_off(f"{target.url}/batch/{batch}/{number}", "POST", execute_at)
+        return stack.post_job({**job, "tags": [batch]})["id"]
 
     # Several clients, so that all 300 exist well before their common slot even on
     # a loaded machine.
@@ -211,10 +173,10 @@ def test_300_jobs_due_at_once_each_run_exactly_once(stack, target):
     # Give any duplicate time to show up before counting.
     wait_for(lambda: len(target.received(prefix)) > 300, timeout=3)
     hits = target.received(prefix)
-    per_job = Counter(header(hit, "X-Scheduler-Job-Id") for hit in hits)
+    per_job = Counter(hit.header("X-Scheduler-Job-Id") for hit in hits)
     assert set(per_job) == ids
     assert set(per_job.values()) == {1}
-    assert len({header(hit, "X-Scheduler-Delivery-Id") for hit in hits}) == 300
+    assert len({hit.header("X-Scheduler-Delivery-Id") for hit in hits}) == 300
     jobs = requests.get(
         f"{stack.api}/v1/jobs", params={"tags": batch, "limit": 1000}, timeout=10
     ).json()

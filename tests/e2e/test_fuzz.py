@@ -1,7 +1,7 @@
 """Schemathesis against a live `scheduler web`, from its own /openapi.json, with an API key.
 
 A bounded run (FUZZ_EXAMPLES per operation, default 10) keeps CI fast; the longer
-run is the documented command in the README (Security).
+run is the documented command in docs/security.md.
 """
 
 import os
@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from app.secrets.sealing import generate_key
-from tests.e2e.stack import running_web
+from testkit.e2e import running_web
 
 pytestmark = pytest.mark.e2e
 

@@ -4,14 +4,16 @@ serving what all its processes recorded), JSON logs, and `scheduler status`."""
 import json
 import re
 import subprocess
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from tests.e2e.stack import SCHEDULER, free_port, running_stack, stack_environ, wait_for
+from testkit.e2e import running_stack, stack_environ
+from testkit.jobs import one_off, soon
+from testkit.polling import wait_for
+from testkit.services import database_copy
+from testkit.stack import SCHEDULER, free_port
 from tests.prometheus import samples
-from tests.services import database_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +30,7 @@ def operated(template_database, rabbit_vhost, target, tmp_path_factory):
             SCHEDULER_LOG_FORMAT="json",
         )
         with running_stack(environ, tmp_path_factory.mktemp("logs"), ticks=("tick-a",)) as stack:
-            due = (datetime.now(UTC) + timedelta(milliseconds=300)).isoformat()
-            url = f"{target.url}/operated"
-            job = stack.post_job(
-                {"type": "HTTP", "execute_at": due, "http_job": {"url": url, "method": "GET"}}
-            )
+            job = stack.post_job(one_off(f"{target.url}/operated", execute_at=soon(0.3)))
             assert wait_for(lambda: stack.executions(job["id"]), timeout=20)
             yield stack, job["id"]
 

@@ -1,6 +1,5 @@
 """The commands themselves: startup errors, flags, and stopping on SIGTERM."""
 
-import os
 import signal
 import subprocess
 import time
@@ -9,22 +8,16 @@ import pytest
 import requests
 
 from app.config import OPTIONS, load_config
-from tests.e2e.stack import SCHEDULER, free_port
-from tests.services import scheduler_environ
+from testkit.services import scheduler_environ
+from testkit.stack import SCHEDULER, free_port, process_environ
 
 pytestmark = pytest.mark.e2e
-
-
-def process_env(environ: dict | None) -> dict:
-    """This environment without SCHEDULER_* variables, plus `environ`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")}
-    return {**env, **(environ or {})}
 
 
 def run(*args: str, environ: dict | None = None, timeout: float = 30):
     return subprocess.run(
         [SCHEDULER, *args],
-        env=process_env(environ),
+        env=process_environ(environ),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -60,7 +53,7 @@ def test_a_bad_flag_value_is_reported_the_same_way():
 def _start(environ: dict, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [SCHEDULER, *args],
-        env=process_env(environ),
+        env=process_environ(environ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -8,21 +8,21 @@ signing key and a secret key; `allow_list_stack` is a smaller stack of its own
 
 import base64
 import json
-import os
 import re
 import subprocess
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-import psycopg2
 import pytest
 import requests
 
 from app.secrets.sealing import SealingError, SecretBox, generate_key
-from tests.e2e.stack import SCHEDULER, header, running_stack, stack_environ, wait_for
-from tests.services import RABBIT_HOST, RUN, admin_connection, database_copy
+from testkit.e2e import running_stack, stack_environ
+from testkit.jobs import later, one_off, soon
+from testkit.polling import wait_for
+from testkit.services import RUN, database_copy, private_vhost, run_sql
+from testkit.stack import SCHEDULER, process_environ
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +34,6 @@ SECRET_KEY = generate_key()
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def soon(seconds: float = 1.5) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
-
-
-def later(hours: float = 1) -> str:
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
 
 
 def call(stack, method: str, path: str, key: str | None = API_KEYS[0], **kwargs):
@@ -72,42 +64,12 @@ def settled(stack, job_id: str, timeout: float = 30) -> dict:
     return execution
 
 
-def http_job(url: str, **fields) -> dict:
-    return {
-        "type": "HTTP",
-        "execute_at": soon(),
-        "http_job": {"url": url, "method": "GET", **fields},
-    }
-
-
 def documented_verify():
     """The `verify` function of docs/security.md, as a receiver would paste it."""
     [snippet] = re.findall(r"```python\n(.*?)```", SECURITY_PAGE.read_text(), re.DOTALL)
     namespace: dict = {}
     exec(compile(snippet, "docs/security.md", "exec"), namespace)
     return namespace["verify"]
-
-
-def connect(database: str):
-    """psycopg2 on one of this session's databases."""
-    admin = admin_connection()
-    dsn = admin.get_dsn_parameters()
-    admin.close()
-    return psycopg2.connect(host=dsn["host"], port=dsn["port"], user=dsn["user"], dbname=database)
-
-
-def query(stack, sql: str, *params) -> list[tuple]:
-    connection = connect(stack.environ["SCHEDULER_DB_NAME"])
-    try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
 # -- stacks --------------------------------------------------------------------------
@@ -132,23 +94,18 @@ def allow_list_stack(template_database, rabbit_vhost, tmp_path_factory):
     """web, one tick and a one-process worker allowed to call 10.0.0.0/8 only, on a
     database and a vhost of their own (so secure_stack's processes never see them)."""
     vhost = f"scheduler-test-{RUN}-allow-{uuid.uuid4().hex[:6]}"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        with database_copy(template_database) as database:
-            environ = stack_environ(
-                database,
-                f"amqp://guest:guest@{RABBIT_HOST}/{vhost}",
-                SCHEDULER_WORKER_THREADS="2",
-                SCHEDULER_HTTP_ALLOW_NETWORKS="10.0.0.0/8",
-            )
-            logs = tmp_path_factory.mktemp("allow-logs")
-            with running_stack(
-                environ, logs, ticks=("allow-tick",), worker_args=("--worker-processes", "1")
-            ) as running:
-                yield running
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
+    with private_vhost(vhost) as broker_url, database_copy(template_database) as database:
+        environ = stack_environ(
+            database,
+            broker_url,
+            SCHEDULER_WORKER_THREADS="2",
+            SCHEDULER_HTTP_ALLOW_NETWORKS="10.0.0.0/8",
+        )
+        logs = tmp_path_factory.mktemp("allow-logs")
+        with running_stack(
+            environ, logs, ticks=("allow-tick",), worker_args=("--worker-processes", "1")
+        ) as running:
+            yield running
 
 
 # -- API keys ------------------------------------------------------------------------
@@ -169,7 +126,7 @@ def test_every_v1_route_answers_401_json_without_a_valid_key_and_health_stays_op
     jobs_before = call(secure_stack, "GET", "/v1/jobs", params={"limit": 1000}).json()
     routes = [
         ("GET", "/v1/jobs", {}),
-        ("POST", "/v1/jobs", {"json": http_job("http://127.0.0.1:9/never")}),
+        ("POST", "/v1/jobs", {"json": one_off("http://127.0.0.1:9/never")}),
         ("GET", f"/v1/jobs/{job_id}", {}),
         ("PUT", f"/v1/jobs/{job_id}", {"json": {"tags": ["stolen"]}}),
         ("DELETE", f"/v1/jobs/{job_id}", {}),
@@ -241,22 +198,22 @@ def test_signed_deliveries_verify_with_the_readme_snippet_and_fail_when_tampered
     body = json.dumps({"order": key, "amount": 42})
     with_body = post_job(
         secure_stack,
-        http_job(
+        one_off(
             f"{target.url}/signed/{key}",
             method="POST",
             body=body,
             headers={"Content-Type": "application/json"},
         ),
     )
-    without_body = post_job(secure_stack, http_job(f"{target.url}/signed-empty/{key}"))
+    without_body = post_job(secure_stack, one_off(f"{target.url}/signed-empty/{key}"))
     assert settled(secure_stack, with_body["id"])["success"] is True
     assert settled(secure_stack, without_body["id"])["success"] is True
     [hit] = target.received(f"/signed/{key}")
     [empty] = target.received(f"/signed-empty/{key}")
     assert hit.body == body.encode() and empty.body == b""
     for received in (hit, empty):
-        assert abs(int(header(received, "X-Scheduler-Timestamp")) - received.at) < 30
-        assert header(received, "X-Scheduler-Signature").startswith("v1=")
+        assert abs(int(received.header("X-Scheduler-Timestamp")) - received.at) < 30
+        assert received.header("X-Scheduler-Signature").startswith("v1=")
 
     verify = documented_verify()
     signing_key = SIGNING_KEY.encode()
@@ -266,7 +223,7 @@ def test_signed_deliveries_verify_with_the_readme_snippet_and_fail_when_tampered
     assert verify(signing_key, hit.headers, hit.body.replace(b"42", b"43")) is False
     assert verify(signing_key, empty.headers, b"x") is False
     assert verify(b"another-signing-key", hit.headers, hit.body) is False
-    replayed = {**hit.headers, "X-Scheduler-Delivery-Id": header(empty, "X-Scheduler-Delivery-Id")}
+    replayed = {**hit.headers, "X-Scheduler-Delivery-Id": empty.header("X-Scheduler-Delivery-Id")}
     assert verify(signing_key, replayed, hit.body) is False
 
 
@@ -275,10 +232,10 @@ def test_signed_deliveries_verify_with_the_readme_snippet_and_fail_when_tampered
 
 def test_a_job_to_a_denied_network_fails_once_at_the_guard_and_sends_nothing(secure_stack, target):
     key = uuid.uuid4().hex
-    port = target.server.server_address[1]
-    metadata = post_job(secure_stack, http_job("http://169.254.169.254/latest/meta-data/"))
+    port = target.port
+    metadata = post_job(secure_stack, one_off("http://169.254.169.254/latest/meta-data/"))
     # 0.0.0.0 reaches this host on Linux: were the guard skipped, the target would see it.
-    zero = post_job(secure_stack, http_job(f"http://0.0.0.0:{port}/zero/{key}"))
+    zero = post_job(secure_stack, one_off(f"http://0.0.0.0:{port}/zero/{key}"))
     for job, network in ((metadata, "169.254.0.0/16"), (zero, "0.0.0.0/8")):
         execution = settled(secure_stack, job["id"])
         assert execution["success"] is False and execution["status"] == "FAILED"
@@ -291,7 +248,7 @@ def test_a_job_to_a_denied_network_fails_once_at_the_guard_and_sends_nothing(sec
 
 def test_an_allow_list_refuses_a_target_outside_it(allow_list_stack, target):
     key = uuid.uuid4().hex
-    job = allow_list_stack.post_job(http_job(f"{target.url}/allow/{key}"))
+    job = allow_list_stack.post_job(one_off(f"{target.url}/allow/{key}"))
     execution = wait_for(lambda: allow_list_stack.executions(job["id"]), timeout=30)
     assert execution, "the job never ran"
     [execution] = execution
@@ -310,7 +267,7 @@ def redirect(target, code: int, to: str) -> str:
 
 def test_a_redirect_is_not_followed_unless_the_job_asks(secure_stack, target):
     key = uuid.uuid4().hex
-    job = post_job(secure_stack, http_job(redirect(target, 302, f"{target.url}/final/{key}")))
+    job = post_job(secure_stack, one_off(redirect(target, 302, f"{target.url}/final/{key}")))
     execution = settled(secure_stack, job["id"])
     assert execution["success"] is False and execution["status"] == "FAILED"
     assert execution["status_code"] == 302 and execution["attempts"] == 1
@@ -323,12 +280,12 @@ def test_a_followed_redirect_reaches_its_final_target_with_a_valid_signature(sec
     key = uuid.uuid4().hex
     found = post_job(
         secure_stack,
-        http_job(redirect(target, 302, f"{target.url}/final/{key}/found"), follow_redirects=True),
+        one_off(redirect(target, 302, f"{target.url}/final/{key}/found"), follow_redirects=True),
     )
     # 307 keeps the method and the body, so the signature still verifies at the end.
     temporary = post_job(
         secure_stack,
-        http_job(
+        one_off(
             redirect(target, 307, f"{target.url}/final/{key}/temporary"),
             method="POST",
             body="keep me",
@@ -340,7 +297,7 @@ def test_a_followed_redirect_reaches_its_final_target_with_a_valid_signature(sec
         assert execution["success"] is True, execution["error_message"]
         assert execution["status_code"] == 200
     [hit] = target.received(f"/final/{key}/found")
-    assert header(hit, "X-Scheduler-Job-Id") == found["id"]
+    assert hit.header("X-Scheduler-Job-Id") == found["id"]
     [kept] = target.received(f"/final/{key}/temporary")
     assert kept.method == "POST" and kept.body == b"keep me"
     assert documented_verify()(SIGNING_KEY.encode(), kept.headers, kept.body) is True
@@ -348,16 +305,14 @@ def test_a_followed_redirect_reaches_its_final_target_with_a_valid_signature(sec
 
 def test_a_followed_redirect_into_a_denied_network_is_refused_by_the_guard(secure_stack, target):
     key = uuid.uuid4().hex
-    port = target.server.server_address[1]
+    port = target.port
     metadata = post_job(
         secure_stack,
-        http_job(redirect(target, 302, "http://169.254.169.254/"), follow_redirects=True),
+        one_off(redirect(target, 302, "http://169.254.169.254/"), follow_redirects=True),
     )
     zero = post_job(
         secure_stack,
-        http_job(
-            redirect(target, 307, f"http://0.0.0.0:{port}/final/{key}"), follow_redirects=True
-        ),
+        one_off(redirect(target, 307, f"http://0.0.0.0:{port}/final/{key}"), follow_redirects=True),
     )
     for job, network in ((metadata, "169.254.0.0/16"), (zero, "0.0.0.0/8")):
         execution = settled(secure_stack, job["id"])
@@ -371,12 +326,12 @@ def test_authorization_is_dropped_when_a_redirect_changes_host_and_kept_on_the_s
     secure_stack, target
 ):
     key = uuid.uuid4().hex
-    port = target.server.server_address[1]
+    port = target.port
     token = f"redirect-token-{key}"
     auth = {"type": "bearer", "bearer_token": token}
     other_host = post_job(
         secure_stack,
-        http_job(
+        one_off(
             redirect(target, 302, f"http://localhost:{port}/final/{key}/other"),
             auth=auth,
             follow_redirects=True,
@@ -384,7 +339,7 @@ def test_authorization_is_dropped_when_a_redirect_changes_host_and_kept_on_the_s
     )
     same_host = post_job(
         secure_stack,
-        http_job(
+        one_off(
             redirect(target, 302, f"{target.url}/final/{key}/same"),
             auth=auth,
             follow_redirects=True,
@@ -393,11 +348,11 @@ def test_authorization_is_dropped_when_a_redirect_changes_host_and_kept_on_the_s
     for job in (other_host, same_host):
         assert settled(secure_stack, job["id"])["success"] is True
     [first, *_] = [hit for hit in target.received("/redirect/") if key in hit.path]
-    assert header(first, "Authorization") == f"Bearer {token}"
+    assert first.header("Authorization") == f"Bearer {token}"
     [other] = target.received(f"/final/{key}/other")
-    assert header(other, "Authorization") is None
+    assert other.header("Authorization") is None
     [same] = target.received(f"/final/{key}/same")
-    assert header(same, "Authorization") == f"Bearer {token}"
+    assert same.header("Authorization") == f"Bearer {token}"
 
 
 # -- secrets never in clear ----------------------------------------------------------
@@ -405,14 +360,14 @@ def test_authorization_is_dropped_when_a_redirect_changes_host_and_kept_on_the_s
 
 def test_credentials_in_an_http_target_url_are_sent_as_basic_auth(secure_stack, target):
     key = uuid.uuid4().hex
-    port = target.server.server_address[1]
+    port = target.port
     password = f"UrlPw{key}"
-    job = post_job(secure_stack, http_job(f"http://bob:{password}@127.0.0.1:{port}/url-auth/{key}"))
+    job = post_job(secure_stack, one_off(f"http://bob:{password}@127.0.0.1:{port}/url-auth/{key}"))
     assert job["http_job"]["url"] == f"http://bob:***@127.0.0.1:{port}/url-auth/{key}"
     settled(secure_stack, job["id"])
     [hit] = target.received(f"/url-auth/{key}")
     expected = base64.b64encode(f"bob:{password}".encode()).decode()
-    assert header(hit, "Authorization") == f"Basic {expected}"
+    assert hit.header("Authorization") == f"Basic {expected}"
 
 
 def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secure_stack, target):
@@ -427,19 +382,19 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
         "url": f"Sup3rSecretUrlPw{key}",
         "amqp": f"Sup3rSecretAmqp{key}",
     }
-    port = target.server.server_address[1]
+    port = target.port
     quick = {"max_attempts": 2, "min_backoff": "100ms"}
     # Every HTTP target echoes what it received (headers and body) with a 500.
     bodies = [
-        http_job(
+        one_off(
             f"{target.url}/echo/500/{key}/basic",
             auth={"type": "basic", "username": "alice", "password": secrets["basic"]},
         ),
-        http_job(
+        one_off(
             f"{target.url}/echo/500/{key}/bearer",
             auth={"type": "bearer", "bearer_token": secrets["bearer"]},
         ),
-        http_job(
+        one_off(
             f"{target.url}/echo/500/{key}/headers",
             method="POST",
             headers={
@@ -451,7 +406,7 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
             secret_headers=["X-Marked"],
             body="a body that is no secret",
         ),
-        http_job(f"http://carol:{secrets['url']}@127.0.0.1:{port}/echo/500/{key}/url"),
+        one_off(f"http://carol:{secrets['url']}@127.0.0.1:{port}/echo/500/{key}/url"),
         {
             "type": "AMQP",
             "execute_at": soon(),
@@ -476,9 +431,9 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
 
     # The secrets did reach the targets (so the echoes did carry them back)...
     [bearer_hit, *_] = target.received(f"/echo/500/{key}/bearer")
-    assert header(bearer_hit, "Authorization") == f"Bearer {secrets['bearer']}"
+    assert bearer_hit.header("Authorization") == f"Bearer {secrets['bearer']}"
     [headers_hit, *_] = target.received(f"/echo/500/{key}/headers")
-    assert header(headers_hit, "X-Api-Key") == secrets["api-key"]
+    assert headers_hit.header("X-Api-Key") == secrets["api-key"]
     # ...and the records show *** in their place.
     by_path = dict(zip(["basic", "bearer", "headers", "url", "amqp"], records, strict=True))
     assert by_path["bearer"]["status_code"] == 500
@@ -501,8 +456,8 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
     # What the database keeps in clear: payloads, error messages, excerpts.
     stored = "\n".join(
         str(row)
-        for row in query(secure_stack, "SELECT http_job::text, amqp_job::text FROM jobs")
-        + query(secure_stack, "SELECT error_message, response_excerpt FROM executions")
+        for row in run_sql(secure_stack.environ, "SELECT http_job::text, amqp_job::text FROM jobs")
+        + run_sql(secure_stack.environ, "SELECT error_message, response_excerpt FROM executions")
     )
     logs = "\n".join(path.read_text(errors="replace") for path in secure_stack.logs.glob("*.log"))
     # The workers did log these failures (with the AMQP URL), only redacted.
@@ -517,14 +472,14 @@ def test_a_target_echoing_basic_credentials_does_not_put_them_in_the_record(secu
     key = uuid.uuid4().hex
     password = f"EchoedBasicPw{key}"
     encoded = base64.b64encode(f"alice:{password}".encode()).decode()
-    body = http_job(
+    body = one_off(
         f"{target.url}/echo/500/{key}",
         auth={"type": "basic", "username": "alice", "password": password},
     )
     job = post_job(secure_stack, {**body, "retry_policy": {"max_attempts": 1}})
     record = settled(secure_stack, job["id"])
     [hit] = target.received(f"/echo/500/{key}")
-    assert header(hit, "Authorization") == f"Basic {encoded}"
+    assert hit.header("Authorization") == f"Basic {encoded}"
     assert "Authorization: Basic" in record["response_excerpt"]
     assert encoded not in record["response_excerpt"]
 
@@ -535,7 +490,7 @@ def test_a_refused_job_does_not_echo_a_password_from_its_url(secure_stack):
         f"ftp://dave:{password}@example.com/",
         f"http://dave:{password}@example.com:99999/",
     ):
-        response = call(secure_stack, "POST", "/v1/jobs", json=http_job(url))
+        response = call(secure_stack, "POST", "/v1/jobs", json=one_off(url))
         assert response.status_code == 400, response.text
         assert password not in response.text
 
@@ -571,14 +526,16 @@ def test_rotate_secrets_reseals_every_job_with_the_new_key(secure_stack):
             },
         },
     )
-    query(
-        secure_stack,
+    run_sql(
+        secure_stack.environ,
         "UPDATE jobs SET secrets = NULL, http_job = jsonb_set(http_job, '{auth,bearer_token}', "
         "to_jsonb(%s::text)) WHERE id = %s",
         legacy_token,
         legacy["id"],
     )
-    [(sealed_before,)] = query(secure_stack, "SELECT count(*) FROM jobs WHERE secrets IS NOT NULL")
+    [(sealed_before,)] = run_sql(
+        secure_stack.environ, "SELECT count(*) FROM jobs WHERE secrets IS NOT NULL"
+    )
     assert sealed_before >= 1
 
     new_key = generate_key()
@@ -590,10 +547,7 @@ def test_rotate_secrets_reseals_every_job_with_the_new_key(secure_stack):
     environ["SCHEDULER_SECRET_KEY"] = f"{new_key},{SECRET_KEY}"
     completed = subprocess.run(
         [SCHEDULER, "rotate-secrets"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("SCHEDULER_")},
-            **environ,
-        },
+        env=process_environ(environ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -604,8 +558,8 @@ def test_rotate_secrets_reseals_every_job_with_the_new_key(secure_stack):
 
     new_only, old_only = SecretBox((new_key,)), SecretBox((SECRET_KEY,))
     rows = dict(
-        query(
-            secure_stack,
+        run_sql(
+            secure_stack.environ,
             "SELECT id::text, secrets FROM jobs WHERE id IN (%s, %s)",
             job["id"],
             legacy["id"],
@@ -615,12 +569,14 @@ def test_rotate_secrets_reseals_every_job_with_the_new_key(secure_stack):
     assert new_only.open(rows[legacy["id"]]) == {"http.auth.bearer_token": legacy_token}
     with pytest.raises(SealingError):
         old_only.open(rows[job["id"]])
-    [(payload,)] = query(
-        secure_stack, "SELECT http_job::text FROM jobs WHERE id = %s", legacy["id"]
+    [(payload,)] = run_sql(
+        secure_stack.environ, "SELECT http_job::text FROM jobs WHERE id = %s", legacy["id"]
     )
     assert legacy_token not in payload and '"***"' in payload
     # Every sealed row now opens with the new key alone.
-    for (sealed,) in query(secure_stack, "SELECT secrets FROM jobs WHERE secrets IS NOT NULL"):
+    for (sealed,) in run_sql(
+        secure_stack.environ, "SELECT secrets FROM jobs WHERE secrets IS NOT NULL"
+    ):
         new_only.open(sealed)
 
 
@@ -628,7 +584,7 @@ def test_limits_hold_on_the_live_api(secure_stack, target):
     body = b"{" + b" " * (1024 * 1024 + 10) + b"}"
     too_big = call(secure_stack, "POST", "/v1/jobs", data=body)
     assert too_big.status_code == 413 and "error" in too_big.json()
-    job = http_job(f"{target.url}/limits", body="x" * (256 * 1024 + 1))
+    job = one_off(f"{target.url}/limits", body="x" * (256 * 1024 + 1))
     refused = call(secure_stack, "POST", "/v1/jobs", json=job)
     assert refused.status_code == 400
     assert refused.json()["error"] == "HTTP job body is over 262144 bytes"

@@ -8,17 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.e2e.stack import header, run_sql, wait_for
+from testkit.jobs import later, one_off, recurring
+from testkit.polling import wait_for
+from testkit.services import run_sql
 
 pytestmark = pytest.mark.e2e
-
-
-def later(hours: float = 1) -> str:
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
-
-
-def soon(seconds: float = 1.5) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
 def post(stack, path: str, expected: int = 200) -> dict:
@@ -33,13 +27,7 @@ def get_job(stack, job_id: str) -> dict:
 
 def test_a_paused_job_does_not_run_and_a_resumed_one_runs_again(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "cron_schedule": "* * * * * *",
-            "http_job": {"url": f"{target.url}/pause/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(recurring(f"{target.url}/pause/{key}", "* * * * * *"))
     try:
         assert wait_for(lambda: len(target.received(f"/pause/{key}")) >= 2, timeout=15)
         paused = post(stack, f"/v1/jobs/{job['id']}/pause")
@@ -60,32 +48,20 @@ def test_a_paused_job_does_not_run_and_a_resumed_one_runs_again(stack, target):
 
 def test_run_now_executes_once_without_changing_the_schedule(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": later(),
-            "http_job": {"url": f"{target.url}/run-now/{key}", "method": "POST"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/run-now/{key}", "POST", later()))
     accepted = post(stack, f"/v1/jobs/{job['id']}/run", expected=202)
     assert accepted["run_requested_at"] is not None
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["manual"] is True and execution["success"] is True
     [hit] = target.received(f"/run-now/{key}")
-    assert header(hit, "X-Scheduler-Delivery-Id") == execution["delivery_id"]
+    assert hit.header("X-Scheduler-Delivery-Id") == execution["delivery_id"]
     after = get_job(stack, job["id"])
     assert after["next_run"] == job["next_run"] and after["run_requested_at"] is None
 
 
 def test_run_now_of_an_executing_job_is_refused_with_409(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": f"{target.url}/sleep/3/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/sleep/3/{key}"))
     assert wait_for(lambda: target.received(f"/sleep/3/{key}"), timeout=30)
     response = requests.post(f"{stack.api}/v1/jobs/{job['id']}/run", timeout=10)
     assert response.status_code == 409
@@ -97,13 +73,9 @@ def test_run_now_of_an_executing_job_is_refused_with_409(stack, target):
 
 def test_a_job_retry_policy_bounds_its_attempts(stack, target):
     key = uuid.uuid4().hex
+    retry_policy = {"max_attempts": 2, "min_backoff": "100ms"}
     job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "retry_policy": {"max_attempts": 2, "min_backoff": "100ms"},
-            "http_job": {"url": f"{target.url}/status/503/{key}", "method": "GET"},
-        }
+        {**one_off(f"{target.url}/status/503/{key}"), "retry_policy": retry_policy}
     )
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["status"] == "FAILED" and execution["attempts"] == 2
@@ -112,13 +84,7 @@ def test_a_job_retry_policy_bounds_its_attempts(stack, target):
 
 def test_a_client_error_is_not_retried(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": f"{target.url}/status/404/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/status/404/{key}"))
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["status"] == "FAILED" and execution["attempts"] == 1
     assert execution["status_code"] == 404
@@ -128,13 +94,7 @@ def test_a_client_error_is_not_retried(stack, target):
 
 def test_retry_after_of_a_429_is_honoured(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "execute_at": soon(),
-            "http_job": {"url": f"{target.url}/retry-after/2/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(one_off(f"{target.url}/retry-after/2/{key}"))
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["success"] is True and execution["attempts"] == 2
     first, second = target.received(f"/retry-after/2/{key}")
@@ -142,18 +102,14 @@ def test_retry_after_of_a_429_is_honoured(stack, target):
 
 
 def _missed_for_an_hour(stack, job_id: str) -> None:
-    run_sql(stack, "UPDATE jobs SET next_run = now() - interval '1 hour' WHERE id = %s", job_id)
+    run_sql(
+        stack.environ, "UPDATE jobs SET next_run = now() - interval '1 hour' WHERE id = %s", job_id
+    )
 
 
 def test_a_recurring_job_missed_during_downtime_runs_once_then_follows_its_schedule(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "cron_schedule": "*/20 * * * *",
-            "http_job": {"url": f"{target.url}/missed/{key}", "method": "GET"},
-        }
-    )
+    job = stack.post_job(recurring(f"{target.url}/missed/{key}", "*/20 * * * *"))
     _missed_for_an_hour(stack, job["id"])
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["success"] is True and execution["lag_ms"] >= 3_600_000 - 5_000
@@ -165,14 +121,8 @@ def test_a_recurring_job_missed_during_downtime_runs_once_then_follows_its_sched
 
 def test_a_slot_later_than_its_misfire_grace_is_skipped_and_recorded(stack, target):
     key = uuid.uuid4().hex
-    job = stack.post_job(
-        {
-            "type": "HTTP",
-            "cron_schedule": "*/20 * * * *",
-            "misfire_grace": "1m",
-            "http_job": {"url": f"{target.url}/grace/{key}", "method": "GET"},
-        }
-    )
+    job = recurring(f"{target.url}/grace/{key}", "*/20 * * * *")
+    job = stack.post_job({**job, "misfire_grace": "1m"})
     _missed_for_an_hour(stack, job["id"])
     [execution] = wait_for(lambda: stack.executions(job["id"]), timeout=30)
     assert execution["status"] == "SKIPPED" and execution["attempts"] == 0

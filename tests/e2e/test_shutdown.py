@@ -4,12 +4,13 @@ them at once rather than after the lock time."""
 
 import signal
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.stack import run_sql, running_stack, stack_environ, wait_for
-from tests.services import database_copy
+from testkit.e2e import running_stack, stack_environ
+from testkit.jobs import one_off, soon
+from testkit.polling import wait_for
+from testkit.services import database_copy, run_sql
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +29,7 @@ def environ(template_database, rabbit_vhost):
 
 
 def schedule_sleeper(stack, target, seconds: float, key: str) -> str:
-    due = (datetime.now(UTC) + timedelta(milliseconds=300)).isoformat()
-    url = f"{target.url}/sleep/{seconds}/{key}"
-    job = stack.post_job(
-        {"type": "HTTP", "execute_at": due, "http_job": {"url": url, "method": "GET"}}
-    )
+    job = stack.post_job(one_off(f"{target.url}/sleep/{seconds}/{key}", execute_at=soon(0.3)))
     assert wait_for(lambda: target.received(f"/sleep/{seconds}/{key}"), timeout=20)
     return job["id"]
 
@@ -60,11 +57,11 @@ def test_an_attempt_cut_off_by_the_shutdown_timeout_runs_again_at_once_elsewhere
     environ = {**environ, "SCHEDULER_WORKER_SHUTDOWN_TIMEOUT": "1s"}
     with running_stack(environ, tmp_path, ticks=("tick-a",)) as stack:
         job_id = schedule_sleeper(stack, target, 6, "cut-off")
-        [(token,)] = run_sql(stack, "SELECT lock_token FROM jobs WHERE id = %s", job_id)
+        [(token,)] = run_sql(stack.environ, "SELECT lock_token FROM jobs WHERE id = %s", job_id)
         stopped = time.monotonic()
         stop_worker(stack)
         # Given back: released, or already claimed again under a new token.
-        [(after,)] = run_sql(stack, "SELECT lock_token FROM jobs WHERE id = %s", job_id)
+        [(after,)] = run_sql(stack.environ, "SELECT lock_token FROM jobs WHERE id = %s", job_id)
         assert after != token
         stack.start("worker", "worker")  # a fresh worker, as a restarted container
         assert wait_for(lambda: stack.executions(job_id), timeout=40)

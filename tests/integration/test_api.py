@@ -10,6 +10,7 @@ import pytest
 import api
 from app.config import load_config
 from app.db.database import open_database
+from testkit.services import scheduler_environ
 from tests.integration.api_calls import (
     AMQP_PASSWORD,
     AMQP_URL,
@@ -27,7 +28,6 @@ from tests.integration.api_calls import (
     timestamp,
 )
 from tests.integration.rows import stored
-from tests.services import scheduler_environ
 
 JOB_FIELDS = {
     "id",

@@ -14,7 +14,8 @@ from app.jobs.models import Job
 from app.jobs.store import reseal_all
 from app.secrets.redaction import merge_secrets
 from app.secrets.sealing import SealingError, SecretBox, generate_key
-from tests.integration.api_calls import error_of
+from tests.integration import api_calls
+from tests.integration.api_calls import error_of, http_payload, in_hours
 
 API_KEY = "api-key-one-Wq83r"
 OTHER_API_KEY = "api-key-two-Ty62p"
@@ -41,23 +42,8 @@ EVERY_SECRET = (
 # --- helpers -------------------------------------------------------------------------
 
 
-def in_hours(hours: float = 1) -> str:
-    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
-
-
-def http_payload(**overrides) -> dict:
-    payload = {
-        "url": "http://example.com/hook",
-        "method": "POST",
-        "headers": {"X-Source": "tests"},
-        "body": '{"ping": true}',
-    }
-    payload.update(overrides)
-    return payload
-
-
 def http_job(**payload_overrides) -> dict:
-    return {"type": "HTTP", "execute_at": in_hours(), "http_job": http_payload(**payload_overrides)}
+    return api_calls.http_job(http_job=http_payload(**payload_overrides))
 
 
 def basic_job() -> dict:

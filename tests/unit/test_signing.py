@@ -14,7 +14,7 @@ BODY = b'{"ping": true}'
 
 
 def expected(key: str, timestamp: int, delivery_id: str, body: bytes) -> str:
-    """What the README tells a receiver to compute."""
+    """What docs/security.md tells a receiver to compute."""
     message = f"{timestamp}.{delivery_id}.".encode() + body
     return "v1=" + hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
