@@ -16,8 +16,22 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import dramatiq
+
+from actors.broker import drain_queued, in_process_broker, rabbitmq_broker
+from actors.messages import claim_of, sender
+from actors.run import Runner, declare
+from api.server import web_server
+from app import claims
+from app.claims.tick import TickSettings, run_tick
+from app.commands.embedded import DATABASE, USER, EmbeddedUnavailable, embedded_postgres
 from app.config import Config
+from app.db.database import open_database
+from app.db.migrate import migrate
+from app.db.wakeup import Waker
+from app.retention import start_pruner
 from app.secrets.redaction import redact_url
+from app.secrets.sealing import generate_key
 
 log = logging.getLogger("scheduler.dev")
 
@@ -31,8 +45,6 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
     if "secret-key" not in config.given:
         changes["secret_key"] = (_local_key(data_dir),)
     if database is not None:
-        from app.commands.embedded import DATABASE, USER
-
         changes.update(
             db_host=database, db_user=USER, db_password="", db_name=DATABASE, db_disable_tls=True
         )
@@ -47,8 +59,6 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
 
 
 def run_dev(config: Config) -> int:
-    from app.commands.embedded import EmbeddedUnavailable, embedded_postgres
-
     data_dir = Path(config.dev_data_dir).resolve()
     host = config.web_api_host[0] if "web-api-host" in config.given else DEV_LISTEN[0]
     if not config.api_keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
@@ -76,8 +86,6 @@ def run_dev(config: Config) -> int:
 
 def _local_key(data_dir: Path) -> str:
     """dev's own secret key, made once and kept (mode 600) beside its data."""
-    from app.secrets.sealing import generate_key
-
     path = data_dir / "secret.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,19 +102,6 @@ def _resolve(host: str) -> str:
 
 
 def _serve(config: Config, where: str) -> int:
-    import dramatiq
-
-    from actors.broker import drain_queued, in_process_broker, rabbitmq_broker
-    from actors.messages import claim_of, sender
-    from actors.run import Runner, declare
-    from api.server import web_server
-    from app import claims
-    from app.claims.tick import TickSettings, run_tick
-    from app.db.database import open_database
-    from app.db.migrate import migrate
-    from app.db.wakeup import Waker
-    from app.retention import start_pruner
-
     migrate(config)
     external = "broker-url" in config.given
     broker = rabbitmq_broker(config) if external else in_process_broker()
