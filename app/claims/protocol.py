@@ -44,12 +44,8 @@ def start_attempts(
     """
     if not attempts:
         return []
-    params = {
-        "job_ids": [claim.job_id for claim, _ in attempts],
-        "tokens": [claim.token for claim, _ in attempts],
-        "keys": [key for _, key in attempts],
-        "lock_seconds": lock_seconds,
-    }
+    params = _held([claim for claim, _ in attempts], lock_seconds)
+    params["keys"] = [key for _, key in attempts]
     with db.connection_context():
         rows = db.execute_sql(statements.START_ATTEMPTS_IF_HELD, params).fetchall()
     started = {(job_id, token): _definition(row) for job_id, token, *row in rows}
@@ -188,6 +184,8 @@ def release(db, claims: Iterable[Claim]) -> None:
 
 
 def _held(claims: Sequence[Claim], lock_seconds: float | None = None) -> dict:
+    """The parameters naming held claims: their job ids (also locked in id order)
+    and tokens, and how long to hold them."""
     return {
         "job_ids": [c.job_id for c in claims],
         "tokens": [c.token for c in claims],

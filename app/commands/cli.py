@@ -2,6 +2,8 @@
 
 Every command accepts every option as a flag (see `scheduler flags`). This module
 is the wiring: it builds real parts from the configuration and hands them over.
+Each command imports only the parts it runs, so that `scheduler flags` or
+`scheduler migrate` start without loading Falcon, Dramatiq and pika.
 """
 
 import argparse
