@@ -6,22 +6,31 @@ recording target, job builders) is in testkit.
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from app.config import load_config
+from app.timing.durations import parse_duration
 from testkit.jobs import http_job, rfc3339
+from testkit.polling import wait_for
 from testkit.stack import Stack
 from testkit.target import Hit, Target
 
 
 def run(main) -> None:
-    """Run a benchmark's main; Ctrl-C ends it with one line once it has cleaned up."""
+    """Run a benchmark's main; Ctrl-C ends it with one line once it has cleaned up,
+    and so does SIGTERM (which would otherwise skip the cleanup)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored in a background job
     try:
         main()
     except KeyboardInterrupt:
@@ -32,6 +41,71 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the service logs (their directory is shown)"
     )
+
+
+def duration(text: str) -> float:
+    """An argparse type: a Go-style duration ("1s", "500ms", "20m") in seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """--jobs (how many `what` to call the target with), --target-delay, --processes
+    and --threads (the service's defaults unless given)."""
+    parser.add_argument("--jobs", type=int, default=10000, help=f"{what} (default 10000)")
+    parser.add_argument(
+        "--target-delay",
+        type=duration,
+        default=0.0,
+        help="the target answers each call after this long, e.g. 1s (default 0s)",
+    )
+    add_worker_arguments(parser)
+
+
+def add_worker_arguments(
+    parser: argparse.ArgumentParser, processes: int | None = None, threads: int | None = None
+) -> None:
+    """--processes and --threads of the worker, by default `processes` and
+    `threads`; None: not set, so that the service's own defaults apply."""
+    service = load_config(environ={})
+    for flag, default, what, services in (
+        ("--processes", processes, "worker processes", service.worker_processes),
+        ("--threads", threads, "threads per worker process", service.worker_threads),
+    ):
+        shown = default if default is not None else f"the service's, {services}"
+        parser.add_argument(flag, type=int, default=default, help=f"{what} (default {shown})")
+
+
+def worker_counts(args: argparse.Namespace) -> tuple[int, int]:
+    """(processes, threads) of --processes and --threads, each missing one at the
+    service's default."""
+    defaults = load_config(environ={})
+    return args.processes or defaults.worker_processes, args.threads or defaults.worker_threads
+
+
+def start_worker(stack: Stack, services, args: argparse.Namespace) -> str:
+    """The stack's worker, started with worker_counts(args), once its processes
+    consume; what was used, for a settings line.
+
+    With neither count given, it runs as a user who sets nothing runs it: no
+    SCHEDULER_WORKER_* nor pool size in its environment. Otherwise as
+    Stack.start_worker runs it: a connection per thread, and 2 to spare."""
+    processes, threads = worker_counts(args)
+    if args.processes is not None or args.threads is not None:
+        stack.start_worker(processes, threads)
+        return f"{processes}x{threads} (pool {threads + 2})"
+    stack.start("worker", "worker")
+
+    def consuming() -> bool:
+        stack.check_alive()
+        return services.consumers() >= processes
+
+    # Each count is a rabbitmqctl call, a CPU second: hence the slow poll.
+    if not wait_for(consuming, timeout=60, interval=0.5):
+        raise RuntimeError(f"workers did not start consuming:\n{stack.log_tail('worker')}")
+    return f"{processes}x{threads} (service defaults)"
 
 
 # --- resources ---------------------------------------------------------------------
@@ -79,73 +153,235 @@ def _usage(pid: int) -> tuple[int, int, float] | None:
     return int(values["VmHWM"].split()[0]), int(values["VmRSS"].split()[0]), cpu
 
 
-def backend_cpu_seconds(connection, database: str) -> float:
-    """CPU seconds of the PostgreSQL sessions now open on `database` (this one
-    included), read from /proc: the database's share of a run on this machine."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
-        samples = [_usage(pid) for (pid,) in cursor.fetchall()]
-    return sum(sample[2] for sample in samples if sample)
+def database_sessions(connection, database: str, *others) -> Callable[[], list[tuple[int, str]]]:
+    """A listing, run on `connection` (autocommit, used by nothing else), of the
+    PostgreSQL processes now at work on `database`, each with its group: the
+    service's sessions (DATABASE), and apart from them the autovacuum workers
+    (VACUUM), which come and go within a run. The benchmark's own sessions,
+    `connection` and `others`, do not count."""
+    own = {each.get_backend_pid() for each in (connection, *others)}
+
+    def listing() -> list[tuple[int, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s", (database,)
+            )
+            rows = cursor.fetchall()
+        return [
+            (pid, VACUUM if kind == "autovacuum worker" else DATABASE)
+            for pid, kind in rows
+            if pid not in own
+        ]
+
+    return listing
+
+
+def broker_pid(rabbit) -> int | None:
+    """The OS pid of the RabbitMQ node (its beam.smp), None if it does not say.
+
+    Not `pgrep beam.smp`: every rabbitmqctl call is a beam.smp of its own."""
+    try:
+        return int(rabbit.ctl("eval", "os:getpid().").strip().strip('"'))
+    except (RuntimeError, ValueError):
+        return None
+
+
+DATABASE = "PostgreSQL"
+VACUUM = "autovacuum"
+BROKER = "RabbitMQ"
 
 
 @dataclass
 class Usage:
     label: str
+    group: str  # a name of `processes` (children included), DATABASE, VACUUM or BROKER
     hwm_kb: int = 0  # the kernel's own peak resident size
     rss_kb: int = 0  # highest resident size seen by a sample
+    now_kb: int = 0  # resident size at the last sample
     cpu_seconds: float = 0.0  # at the last sample
+    cpu_mark: float = 0.0  # at the window's start; 0 for a process born after it
+    cpu_end: float | None = None  # at the window's end (None before it); 0 if born after it
+    last_seen: int = 0  # the number of the last sample that found it
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self.hwm_kb, self.rss_kb) / 1024
 
 
 class ResourceSampler:
-    """Samples each process of `stack` and its descendants every `interval` seconds:
-    peak memory and CPU time, until the stack stops (sampled a last time then).
+    """Samples every `interval` seconds, until stop(), each process of `processes`
+    (name -> Popen, read at each sample) and its descendants, the PostgreSQL sessions
+    that `sessions` lists and the RabbitMQ node at `broker`: peak memory and CPU time.
 
     VmHWM is the kernel's peak, so it catches peaks between samples; it must be
     read before the process exits, hence the sampling. Descendants are labelled
     <name>.<n> in order of discovery; forked children share pages with their
     parent, so a sum of their sizes would overstate the total (each is shown).
+
+    CPU is counted over a window, mark() to end_window(), so that start-up and
+    shutdown stay out of it. A session that closes inside the window counts up to
+    its last sample: the listing at the end alone would miss it all.
     """
 
-    def __init__(self, stack: Stack, interval: float = 0.5):
-        self.stack = stack
+    def __init__(
+        self,
+        processes: dict[str, subprocess.Popen],
+        interval: float = 0.5,
+        sessions: Callable[[], list[tuple[int, str]]] | None = None,
+        broker: int | None = None,
+    ):
+        self.processes = processes
         self.interval = interval
+        self.sessions = sessions
+        self.broker = broker
         self.usage: dict[int, Usage] = {}
+        self.samples = 0
+        self._end_sample: int | None = None  # the number of the window's last sample
+        self._lock = threading.Lock()  # the sampler thread and the caller's mark/end
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
         self._thread.start()
-        stack.stopping.append(self.stop)
+
+    def _record(self, pid: int, label: str, group: str) -> None:
+        sample = _usage(pid)
+        if sample is None:
+            return
+        usage = self.usage.get(pid)
+        if usage is None:
+            usage = self.usage[pid] = Usage(label, group)
+            if self._end_sample is not None:  # born after the window: none of it counts
+                usage.cpu_end = 0.0
+        usage.hwm_kb = max(usage.hwm_kb, sample[0])
+        usage.rss_kb = max(usage.rss_kb, sample[1])
+        usage.now_kb = sample[1]
+        usage.cpu_seconds = sample[2]
+        usage.last_seen = self.samples
 
     def sample(self) -> None:
-        for name, process in list(self.stack.processes.items()):
-            root = process.pid
-            pids = [root, *descendants(root)]
-            for pid in pids:
-                sample = _usage(pid)
-                if sample is None:
-                    continue
-                if pid not in self.usage:
-                    seen = sum(1 for p in self.usage if p in pids)
-                    self.usage[pid] = Usage(name if pid == root else f"{name}.{seen}")
-                usage = self.usage[pid]
-                usage.hwm_kb = max(usage.hwm_kb, sample[0])
-                usage.rss_kb = max(usage.rss_kb, sample[1])
-                usage.cpu_seconds = sample[2]
+        with self._lock:
+            self.samples += 1
+            for name, process in list(self.processes.items()):
+                pids = [process.pid, *descendants(process.pid)]
+                for pid in pids:
+                    seen = sum(1 for p in pids if p in self.usage)
+                    self._record(pid, name if pid == process.pid else f"{name}.{seen}", name)
+            for pid, group in self.sessions() if self.sessions else []:
+                self._record(pid, f"{group} {pid}", group)
+            if self.broker is not None:
+                self._record(self.broker, "node", BROKER)
+
+    def mark(self) -> None:
+        """Start the CPU window now."""
+        self.sample()
+        with self._lock:
+            for usage in self.usage.values():
+                usage.cpu_mark = usage.cpu_seconds
+
+    def end_window(self) -> None:
+        """End the CPU window now; what is gone counts up to its last sample."""
+        self.sample()
+        with self._lock:
+            self._end_sample = self.samples
+            for usage in self.usage.values():
+                usage.cpu_end = usage.cpu_seconds
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
     def stop(self) -> None:
-        self.sample()
+        """A last sample and the end of sampling; once (a stack runs it on each stop)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._thread.join()
+        self.sample()
 
-    def rows(self) -> list[tuple[str, str, str]]:
-        """(label, peak MB, CPU seconds) of every process seen, in order of first sight."""
+    def of(self, group: str) -> list[Usage]:
+        return [usage for usage in self.usage.values() if usage.group == group]
+
+    def window_cpu(self, group: str) -> float:
+        return sum(u.cpu_end - u.cpu_mark for u in self.of(group) if u.cpu_end is not None)
+
+    def closed_early(self, group: str) -> int:
+        """Of `group`, how many were gone before the window's last sample."""
+        end = self._end_sample or self.samples
+        return sum(1 for usage in self.of(group) if usage.last_seen < end)
+
+    def memory_rows(self) -> list[tuple[str, str]]:
+        """(label, peak MB) of every process of `processes`, in order of first sight."""
         return [
-            (u.label, f"{max(u.hwm_kb, u.rss_kb) / 1024:.0f}", f"{u.cpu_seconds:.1f}")
+            (u.label, f"{u.peak_mb:.0f}")
             for u in self.usage.values()
+            if u.group not in (DATABASE, VACUUM, BROKER)
         ]
+
+
+# Rows of the CPU tables, shared by burst and the ceiling so that they line up.
+SENDER = "tick / producer"
+WORKERS = "worker, all processes"
+SESSIONS = "PostgreSQL sessions"
+AUTOVACUUM = "PostgreSQL autovacuum"
+NODE = "RabbitMQ node (shared: all vhosts)"
+TOTAL = "sum, target excluded"
+HERE = "this process (target, sampling)"
+
+
+def cpu_components(
+    sampler: ResourceSampler, here: float, sender: float | None = None
+) -> dict[str, float]:
+    """CPU seconds of the window by component, in table order: each process of the
+    sampler (the tick, or else `sender`, a producer's own count), the worker
+    processes together and each one, the database sessions and the broker node if
+    sampled, their sum, and `here`, this process's seconds (the target: not summed)."""
+    parts: dict[str, float] = {}
+    if sender is not None:
+        parts[SENDER] = sender
+    for name in sampler.processes:
+        if name == "worker":
+            parts[WORKERS] = sampler.window_cpu(name)
+            for usage in sampler.of(name):
+                parts[f"  {usage.label}"] = (usage.cpu_end or 0.0) - usage.cpu_mark
+        else:
+            parts[SENDER if name == "tick" else name] = sampler.window_cpu(name)
+    if sampler.sessions is not None:
+        parts[SESSIONS] = sampler.window_cpu(DATABASE)
+        parts[AUTOVACUUM] = sampler.window_cpu(VACUUM)
+    if sampler.broker is not None:
+        parts[NODE] = sampler.window_cpu(BROKER)
+    parts[TOTAL] = sum(seconds for label, seconds in parts.items() if not label.startswith("  "))
+    parts[HERE] = here
+    return parts
+
+
+def cpu_rows(columns: list[tuple[dict[str, float], int]]) -> list[list[str]]:
+    """Milliseconds of CPU per execution, one column per (components, executions),
+    a row per component of any of them."""
+    labels = list(dict.fromkeys(label for parts, _ in columns for label in parts))
+    return [
+        [
+            label,
+            *[
+                f"{parts[label] * 1000 / count:.2f}" if label in parts and count else "n/a"
+                for parts, count in columns
+            ],
+        ]
+        for label in labels
+    ]
+
+
+def peak_in_flight(hits: list[Hit]) -> int:
+    """Most requests the target held at once, from arrival and answer times (one
+    whose answer never went out, its caller gone, stays open)."""
+    # At equal times an answer (-1) sorts before an arrival: no false overlap.
+    events = sorted(
+        [(hit.at, 1) for hit in hits] + [(hit.answered, -1) for hit in hits if hit.answered]
+    )
+    peak = held = 0
+    for _, step in events:
+        held += step
+        peak = max(peak, held)
+    return peak
 
 
 def print_problems(stack: Stack, shown: int = 5) -> None:
@@ -177,6 +413,7 @@ class Spread:
     slots: dict[str, float] = field(default_factory=dict)  # job id -> slot (Unix time)
     create_seconds: list[float] = field(default_factory=list)
     margin: float = 0.0  # seconds from the last creation to the first slot; < 0: late
+    first: float = 0.0  # the first slot (Unix time), whether or not any job was created
 
 
 def create_spread(
@@ -187,11 +424,17 @@ def create_spread(
     spread: float,
     lead: float,
     clients: int = 1,
+    paced: bool = False,
+    result: Spread | None = None,
 ) -> Spread:
     """`count` jobs, the first due `lead` seconds from now, then one every spread/count s,
-    created in slot order over `clients` concurrent keep-alive connections."""
-    result = Spread()
-    first = time.time() + lead
+    created in slot order over `clients` concurrent keep-alive connections.
+
+    At once, or with `paced` each `lead` seconds before its slot: a steady load for as
+    long as the spread. `result`, if given, fills as they are created, for a caller to
+    read from another thread meanwhile (a copy of its slots: dict(result.slots))."""
+    result = Spread() if result is None else result
+    first = result.first = time.time() + lead
     local = threading.local()
 
     def create(i: int) -> tuple[str, float, float]:
@@ -199,6 +442,8 @@ def create_spread(
             local.session = session if clients == 1 else requests.Session()
             local.session.headers.update(session.headers)
         slot = first + i * spread / count
+        if paced:
+            time.sleep(max(0.0, slot - lead - time.time()))
         body = {"type": "HTTP", "execute_at": rfc3339(slot), "http_job": http_job(url)}
         started = time.perf_counter()
         response = local.session.post(f"{api}/v1/jobs", json=body, timeout=30)
@@ -231,7 +476,41 @@ class Deliveries:
     duplicates: int  # hits beyond the first per job
     lost: int  # expected jobs never received
     lateness: list[float]  # seconds, first hit of each job minus its slot
+    first_at: float | None
     last_at: float | None
+
+    def rates(self, start: float) -> tuple[float | None, float | None]:
+        """Jobs a second from `start` to the last hit, and from the first hit to the
+        last (None where not measurable)."""
+        span = (self.last_at or start) - start
+        between = self.distinct > 1 and self.last_at > self.first_at
+        return (
+            self.distinct / span if span > 0 else None,
+            (self.distinct - 1) / (self.last_at - self.first_at) if between else None,
+        )
+
+
+@dataclass
+class Measured:
+    """One pass of calls to the target, as burst and the ceiling compare them."""
+
+    got: Deliveries
+    started: float  # Unix time: the burst's slot, the ceiling's first send
+    in_flight: int  # peak requests held at the target at once (peak_in_flight)
+    cpu: dict[str, float]  # component -> CPU seconds of the window (cpu_components)
+    memory: list[tuple[str, str]]  # (process, peak MB) of the scheduler or Dramatiq processes
+
+    def rate_rows(self, unit: str, start: str) -> list[list]:
+        """Table rows: `unit`s a second from the `start` (what `started` names) to the
+        last arrival at the target and from the first arrival; seconds; calls in flight."""
+        from_start, first_to_last = self.got.rates(self.started)
+        seconds = (self.got.last_at or self.started) - self.started
+        return [
+            [f"{unit}/s, {start} to last arrival", per_second(from_start)],
+            [f"{unit}/s, first to last arrival", per_second(first_to_last)],
+            [f"seconds, {start} to last arrival", f"{seconds:.2f}"],
+            ["peak calls in flight at the target", self.in_flight],
+        ]
 
 
 def deliveries(hits: list[Hit], slots: dict[str, float]) -> Deliveries:
@@ -246,6 +525,7 @@ def deliveries(hits: list[Hit], slots: dict[str, float]) -> Deliveries:
         duplicates=len(mine) - len(first),
         lost=len(slots) - len(first),
         lateness=[at - slots[job_id] for job_id, at in first.items()],
+        first_at=min(first.values(), default=None),
         last_at=max((hit.at for hit in mine), default=None),
     )
 
@@ -264,14 +544,20 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def per_second(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.1f}"
 
 
 def print_table(title: str, settings: dict, header: list[str], rows: list[list]) -> None:
-    """A title, the settings used, and left/right-aligned columns."""
+    """A title, the settings used (none: a table below another one), and
+    left/right-aligned columns."""
     print(title)
-    print("settings: " + " ".join(f"{key}={value}" for key, value in settings.items()))
+    if settings:
+        print("settings: " + " ".join(f"{key}={value}" for key, value in settings.items()))
     table = [header, *[[str(cell) for cell in row] for row in rows]]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for index, row in enumerate(table):

@@ -4,8 +4,8 @@
 200; /retry-after/<s>/<key> answers 429 with Retry-After: <s> once per key, then
 200; /sleep/<s>/... waits <s> seconds before answering 200; /redirect/<code>?to=<URL,
 url-encoded> answers <code> with Location: <URL>; /echo/<code>/... answers <code>
-with the request's headers and body as its body; anything else answers 200.
-Every answer but an echo's is "answer!".
+with the request's headers and body as its body; anything else answers 200, after
+the target's `delay` seconds (0 unless set). Every answer but an echo's is "answer!".
 """
 
 import sys
@@ -30,6 +30,7 @@ class Hit:
     delivery_id: str | None
     scheduled_for: str | None
     attempt: str | None
+    answered: float | None = None  # time.time() once the answer was written
 
     def header(self, name: str) -> str | None:
         lowered = {key.lower(): value for key, value in self.headers.items()}
@@ -67,6 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+            hit.answered = time.time()
         except ConnectionError:  # the caller is gone (a worker killed mid-call)
             self.close_connection = True
 
@@ -86,6 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 429, {"Retry-After": parts[0]}, b"answer!"
         if route == "sleep":
             time.sleep(float(parts[0]))
+        elif self.server.delay:
+            # Each connection has a thread of its own, so a held answer holds no other.
+            time.sleep(self.server.delay)
         return 200, {}, b"answer!"
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
@@ -100,10 +105,12 @@ class Target(ThreadingHTTPServer):
     that a benchmark's figures do not measure the target."""
 
     daemon_threads = True  # a caller's idle keep-alive connection holds no exit
-    request_queue_size = 256  # a burst connects all at once
+    # A burst connects all at once: up to a thousand callers against a slow target.
+    request_queue_size = 1024
 
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.delay = delay  # seconds the default route holds each answer
         self.hits: list[Hit] = []
         self._failures: dict[str, int] = defaultdict(int)
         self._counting = threading.Lock()
