@@ -114,7 +114,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "scheduler-max-concurrent-jobs",
         "int",
-        "100",
+        "250",
         "most jobs one tick keeps claimed and unfinished at once",
         minimum=1,
     ),
@@ -140,7 +140,14 @@ OPTIONS: tuple[Option, ...] = (
         "worker processes started by `scheduler worker`",
         minimum=1,
     ),
-    Option("worker-threads", "int", "8", "threads per worker process", minimum=1),
+    Option(
+        "worker-threads",
+        "int",
+        "100",
+        "threads per worker process: attempts it runs at once (a waiting one costs a thread, "
+        "not a connection)",
+        minimum=1,
+    ),
     Option(
         "worker-shutdown-timeout",
         "duration",

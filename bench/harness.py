@@ -90,12 +90,12 @@ def start_worker(stack: Stack, services, args: argparse.Namespace) -> str:
     consume; what was used, for a settings line.
 
     With neither count given, it runs as a user who sets nothing runs it: no
-    SCHEDULER_WORKER_* nor pool size in its environment. Otherwise as
-    Stack.start_worker runs it: a connection per thread, and 2 to spare."""
+    SCHEDULER_WORKER_* in its environment. The pool is the service's either way:
+    a worker's threads share its few connections through group commit."""
     processes, threads = worker_counts(args)
     if args.processes is not None or args.threads is not None:
         stack.start_worker(processes, threads)
-        return f"{processes}x{threads} (pool {threads + 2})"
+        return f"{processes}x{threads}"
     stack.start("worker", "worker")
 
     def consuming() -> bool:

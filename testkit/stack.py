@@ -112,13 +112,11 @@ class Stack:
     def start_worker(
         self, processes: int, threads: int, name: str = "worker", **settings: str
     ) -> None:
-        # A connection per thread, so no attempt waits for the pool (docs/operations.md, Scaling).
         self.start(
             name,
             "worker",
             SCHEDULER_WORKER_PROCESSES=str(processes),
             SCHEDULER_WORKER_THREADS=str(threads),
-            SCHEDULER_DB_MAX_OPEN_CONNS=str(threads + 2),
             **settings,
         )
         self._worker_processes += processes

@@ -53,8 +53,9 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
     if "scheduler-interval" not in config.given:
         changes["scheduler_interval"] = DEV_INTERVAL
     if "db-max-open-conns" not in config.given:
-        # Web, tick, claim keeper and every worker thread share this one pool.
-        changes["db_max_open_conns"] = config.worker_threads + config.web_threads + 2
+        # Web's threads, and a few for the rest: the tick, the pruner, the claim keeper,
+        # the worker's two group-commit writers and its retry holds.
+        changes["db_max_open_conns"] = config.web_threads + 6
     return replace(config, **changes)
 
 
