@@ -483,8 +483,9 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
         api = stack.start_web(**settings)
         for name in TICKS:
             stack.start_tick(name, **settings)
+        processes, threads = harness.worker_counts(args)
         for name in WORKERS:
-            stack.start_worker(args.processes, args.threads, name=name, **settings)
+            stack.start_worker(processes, threads, name=name, **settings)
         supervisor = Supervisor(stack).start()
         faults = Chaos(services, stack, supervisor, rng, args.down)
         session = services.session()
@@ -544,7 +545,7 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
             "broker_restart": not args.no_broker_restart,
             "db_restart": not args.no_db_restart,
             "down": f"{args.down:g}s",
-            "workers": f"2 x {args.processes}x{args.threads}",
+            "workers": f"2 x {processes}x{threads}",
             "ticks": 2,
             "interval": args.interval or "default",
             "lock": SETTINGS["SCHEDULER_SCHEDULER_MAX_JOB_LOCK_TIME"],
@@ -608,7 +609,7 @@ def main() -> None:
         "--processes", type=int, default=2, help="processes per worker command (default 2)"
     )
     parser.add_argument(
-        "--threads", type=int, default=8, help="threads per worker process (default 8)"
+        "--threads", type=int, help="threads per worker process (default: the service's)"
     )
     parser.add_argument(
         "--interval", help="the ticks' scheduler-interval, e.g. 1s (default: the service's, 10s)"

@@ -4,7 +4,7 @@
     python bench/lag.py --steady 20m [--every-second 30] [--per-second 10]
 
 Starts web, one tick (default interval, so API creations wake it but due slots
-wait for its poll) and one worker process x 8 threads on a private database and
+wait for its poll) and one worker process (the service's threads) on a private database and
 vhost. By default it creates --jobs one-off jobs through the API with slots spread
 evenly over --spread seconds, the first --lead seconds ahead, and waits until each
 has reached a local target. With --every-second K it first creates K recurring
@@ -219,7 +219,7 @@ def main() -> None:
     add("--steady", type=harness.duration, metavar="DURATION", help=STEADY_HELP)
     add("--per-second", type=float, default=10, help="--steady's one-offs a second (default 10)")
     add("--lead", type=float, default=5, help="seconds from creation to the first slot (default 5)")
-    harness.add_worker_arguments(parser, processes=1, threads=8)
+    harness.add_worker_arguments(parser, processes=1)
     add("--timeout", type=float, default=30, help="seconds to wait for stragglers (default 30)")
     harness.add_common_arguments(parser)
     args = parser.parse_args()
@@ -231,11 +231,12 @@ def main() -> None:
     ):
         api = stack.start_web()
         stack.start_tick()
-        stack.start_worker(args.processes, args.threads)
+        processes, threads = harness.worker_counts(args)
+        stack.start_worker(processes, threads)
         session = services.session()
         settings = {
             "lead": f"{args.lead:g}s",
-            "workers": f"{args.processes}x{args.threads}",
+            "workers": f"{processes}x{threads}",
             "tick": "1 (default interval)",
         }
         if args.steady:
