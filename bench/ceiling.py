@@ -6,7 +6,7 @@ No database and no scheduler: on a private vhost, a `dramatiq` worker (--process
 --threads, by default the service's worker defaults) runs an actor
 (bench/ceiling_actor.py) that makes one POST to a local target and nothing else,
 with a requests.Session per thread. A producer process enqueues --jobs messages,
-4 sends at once each with a publisher confirm, as the tick sends run messages.
+as many sends at once as the tick makes (SENDS_AT_ONCE), each with a publisher confirm.
 Prints messages/s, from the first send and from the first arrival at the target to
 the last, what reached the target, peak memory per worker process, and CPU per
 message of the producer, the worker processes and the RabbitMQ node.
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import harness
 
+from actors.messages import SENDS_AT_ONCE
 from testkit.polling import wait_for
 from testkit.services import Services, private_vhost
 from testkit.stack import kill_group
@@ -152,7 +153,7 @@ def main() -> None:
     settings = {
         "messages": args.jobs,
         "workers": f"{processes}x{threads}",
-        "senders": 4,
+        "senders": SENDS_AT_ONCE,
         "target_delay": f"{args.target_delay:g}s",
     }
     title = "Ceiling: bare Dramatiq + RabbitMQ + requests, no database"

@@ -18,9 +18,9 @@ import dramatiq
 import requests
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from actors.messages import SENDS_AT_ONCE
+
 QUEUE = "ceiling"
-# As the tick's sender (actors/messages.py): 4 sends at once, each waiting for its confirm.
-SENDERS = 4
 
 # confirm_delivery: a message counts as sent once RabbitMQ has it, as the tick's do.
 broker = RabbitmqBroker(url=os.environ["CEILING_BROKER_URL"], confirm_delivery=True)
@@ -41,7 +41,7 @@ def call(url: str, message_id: str) -> None:
 
 
 def produce(url: str, count: int, prefix: str) -> dict:
-    pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="send")
+    pool = ThreadPoolExecutor(SENDS_AT_ONCE, thread_name_prefix="send")
     cpu, first = time.process_time(), time.time()
     futures = [pool.submit(broker.enqueue, call.message(url, f"{prefix}{i}")) for i in range(count)]
     wait(futures)
