@@ -17,8 +17,6 @@ from actors.messages import QUEUE, sender
 from actors.run import Runner, declare
 from app import claims
 from app.claims import Claim
-from app.jobs.models import Job
-from testkit.jobs import http_job
 from testkit.polling import wait_for
 from tests.integration.rows import executions, stored
 
@@ -59,28 +57,9 @@ class Worker:
         self.worker.join()
 
 
-def add_job(db, url: str, **fields) -> uuid.UUID:
-    """A one-off HTTP job to `url` as the API stores it, due a second ago."""
-    now = datetime.now(UTC)
-    values = {
-        "id": uuid.uuid4(),
-        "type": "HTTP",
-        "status": "RUNNING",
-        "execute_at": now - timedelta(seconds=1),
-        "next_run": now - timedelta(seconds=1),
-        "http_job": http_job(url),
-        "tags": [],
-        "created_at": now,
-        "updated_at": now,
-        **fields,
-    }
-    with db.connection_context():
-        return Job.create(**values).id
-
-
-def test_a_claimed_slot_is_delivered_once_recorded_and_the_job_moved_on(db, target):
+def test_a_claimed_slot_is_delivered_once_recorded_and_the_job_moved_on(db, add_job, target):
     path = f"/ok/{uuid.uuid4()}"
-    job_id = add_job(db, target.url + path)
+    job_id = add_job(url=target.url + path)
     with Worker(db) as worker:
         [claim] = worker.claim_and_send()
         worker.join()
@@ -100,11 +79,11 @@ def test_a_claimed_slot_is_delivered_once_recorded_and_the_job_moved_on(db, targ
     ("failures", "attempts", "status", "code"), [(5, 3, "FAILED", 500), (1, 2, "SUCCESSFUL", 200)]
 )
 def test_a_failed_attempt_is_retried_under_the_same_claim_until_it_succeeds_or_may_not(
-    db, target, failures, attempts, status, code
+    db, add_job, target, failures, attempts, status, code
 ):
     path = f"/fail/{failures}/{uuid.uuid4().hex}"
     policy = {"max_attempts": 3, "min_backoff": 0.05, "max_backoff": 0.1}
-    job_id = add_job(db, target.url + path, retry_policy=policy)
+    job_id = add_job(url=target.url + path, retry_policy=policy)
     with Worker(db) as worker:
         worker.claim_and_send()
         worker.join()
@@ -117,9 +96,9 @@ def test_a_failed_attempt_is_retried_under_the_same_claim_until_it_succeeds_or_m
     assert stored(db, job_id).lock_token is None
 
 
-def test_a_message_whose_claim_went_stale_is_dropped_without_a_call(db, target):
+def test_a_message_whose_claim_went_stale_is_dropped_without_a_call(db, add_job, target):
     path = f"/ok/{uuid.uuid4()}"
-    job_id = add_job(db, target.url + path)
+    job_id = add_job(url=target.url + path)
     with Worker(db) as worker:
         [claim] = claims.claim_due(db, "tick-t", 10, LOCK).claims
         claims.release(db, [claim])
@@ -132,9 +111,9 @@ def test_a_message_whose_claim_went_stale_is_dropped_without_a_call(db, target):
     assert stored(db, job_id).lock_token == fresh.token  # the new holder is untouched
 
 
-def test_a_copy_of_a_running_message_does_not_start_a_second_attempt(db, target):
+def test_a_copy_of_a_running_message_does_not_start_a_second_attempt(db, add_job, target):
     path = f"/sleep/0.5/{uuid.uuid4()}"
-    job_id = add_job(db, target.url + path)
+    job_id = add_job(url=target.url + path)
     with Worker(db) as worker:
         [claim] = worker.claim_and_send()
         time.sleep(0.1)  # the first attempt is at the target
@@ -145,10 +124,10 @@ def test_a_copy_of_a_running_message_does_not_start_a_second_attempt(db, target)
     assert len(executions(db, job_id)) == 1
 
 
-def test_a_slot_later_than_its_misfire_grace_is_skipped_without_a_call(db, target):
+def test_a_slot_later_than_its_misfire_grace_is_skipped_without_a_call(db, add_job, target):
     path = f"/ok/{uuid.uuid4()}"
     late = datetime.now(UTC) - timedelta(minutes=5)
-    job_id = add_job(db, target.url + path, misfire_grace=60.0, execute_at=late, next_run=late)
+    job_id = add_job(url=target.url + path, misfire_grace=60.0, execute_at=late, next_run=late)
     with Worker(db) as worker:
         worker.claim_and_send()
         worker.join()
@@ -159,10 +138,10 @@ def test_a_slot_later_than_its_misfire_grace_is_skipped_without_a_call(db, targe
     assert record.error_message.startswith("skipped: started")
 
 
-def test_the_keeper_renews_a_running_attempts_claim_past_its_lock_time(db, target):
+def test_the_keeper_renews_a_running_attempts_claim_past_its_lock_time(db, add_job, target):
     lock = 0.6  # the keeper renews every 0.2 s
     path = f"/sleep/1.5/{uuid.uuid4()}"
-    job_id = add_job(db, target.url + path)
+    job_id = add_job(url=target.url + path)
     with Worker(db, lock_seconds=lock) as worker:
         assert len(worker.claim_and_send()) == 1
         time.sleep(1.0)  # well past the lock time of the claim
@@ -176,9 +155,9 @@ def test_the_keeper_renews_a_running_attempts_claim_past_its_lock_time(db, targe
     assert stored(db, job_id).lock_token is None
 
 
-def test_a_worker_stopping_gives_back_the_claims_of_attempts_it_cut_off(db, target):
+def test_a_worker_stopping_gives_back_the_claims_of_attempts_it_cut_off(db, add_job, target):
     path = f"/sleep/1.5/{uuid.uuid4()}"
-    job_id = add_job(db, target.url + path)
+    job_id = add_job(url=target.url + path)
     worker = Worker(db)
     worker.worker.start()
     [claim] = worker.claim_and_send()
