@@ -1,9 +1,8 @@
-"""The Dramatiq broker of a process: RabbitMQ, with the middleware the actor relies on."""
+"""The Dramatiq broker of a process: RabbitMQ, or in memory for `scheduler dev`."""
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
 
 from app.config import Config
 
@@ -11,7 +10,6 @@ from app.config import Config
 def rabbitmq_broker(config: Config) -> dramatiq.Broker:
     # confirm_delivery: a run message counts as sent only once RabbitMQ has it.
     broker = RabbitmqBroker(url=config.broker_url, confirm_delivery=True)
-    broker.add_middleware(CurrentMessage())
     return broker
 
 
@@ -22,7 +20,6 @@ def in_process_broker() -> StubBroker:
     next tick claims the jobs again (PostgreSQL is the source of truth).
     """
     broker = StubBroker()
-    broker.add_middleware(CurrentMessage())
     return broker
 
 

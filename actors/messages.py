@@ -1,9 +1,13 @@
-"""The run message: the only message tick sends and workers consume.
+"""The run message: the only message the tick sends and workers consume.
 
-It carries ids, not the job: the worker re-reads the job under the claim, so a
-stale or duplicated message is harmless.
+It carries claims, not jobs: the worker re-reads each job under its claim, so a
+stale or duplicated message is harmless. One message carries several claims, so
+that a tick's claims go out in a few sends and a worker process receives,
+acknowledges and starts many of them at once (docs/design.md, "The hot
+path"). A retry is a message of its own, carrying one claim and its attempt.
 """
 
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -14,43 +18,57 @@ import dramatiq
 from app.claims import Claim
 
 QUEUE = "scheduler"
-ACTOR = "run_job"
-# Sends at once. Each waits for RabbitMQ's confirm, which caps one sender near
-# 1,000 messages a second on a small machine. Eight rather than four send the 30
-# claims of a second's every-second jobs in four rounds, not eight, so the jobs
-# queued behind them wait half as long (bench/lag.py --steady: one-off p99 81 ms
-# -> 18 ms), while a burst's rate and CPU stay as with four.
+ACTOR = "run_claims"
+# Sends at once, each waiting for RabbitMQ's confirm.
 SENDS_AT_ONCE = 8
+# Claims per message. Enough that a burst costs a sixteenth of the messages;
+# few enough that a tick's claims still spread over the worker processes, and a
+# second's 30 every-second claims go to two of them.
+CLAIMS_PER_MESSAGE = 16
 
 
-def run_message(claim: Claim) -> dramatiq.Message:
+def run_messages(claims: Sequence[Claim]) -> list[dramatiq.Message]:
+    """The messages carrying `claims`, CLAIMS_PER_MESSAGE at most each, in equal shares."""
+    if not claims:
+        return []
+    size = math.ceil(len(claims) / math.ceil(len(claims) / CLAIMS_PER_MESSAGE))
+    return [_message(claims[i : i + size], {}) for i in range(0, len(claims), size)]
+
+
+def retry_message(claim: Claim, attempt: int, first_attempt_at: datetime) -> dramatiq.Message:
+    """The message of `claim`'s attempt number `attempt`; the execution's start
+    (its first attempt's) goes with it."""
+    return _message([claim], {"attempt": attempt, "first_attempt_at": first_attempt_at.isoformat()})
+
+
+def _message(claims: Sequence[Claim], kwargs: dict) -> dramatiq.Message:
+    carried = [[str(c.job_id), str(c.token), c.scheduled_for.isoformat(), c.manual] for c in claims]
     return dramatiq.Message(
-        queue_name=QUEUE,
-        actor_name=ACTOR,
-        args=(
-            str(claim.job_id),
-            str(claim.token),
-            claim.scheduled_for.isoformat(),
-            claim.manual,
-        ),
-        kwargs={},
-        options={},
+        queue_name=QUEUE, actor_name=ACTOR, args=(carried,), kwargs=kwargs, options={}
     )
+
+
+def claims_of(carried: Sequence[Sequence]) -> list[Claim]:
+    """The claims a run message carries (its first argument)."""
+    return [
+        Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(slot), manual)
+        for job_id, token, slot, manual in carried
+    ]
 
 
 def sender(
     broker: dramatiq.Broker, threads: int = SENDS_AT_ONCE
 ) -> Callable[[Sequence[Claim]], None]:
-    """What the tick calls with its claims: enqueue a run message for each on `broker`.
+    """What the tick calls with its claims: enqueue run messages carrying them on
+    `broker`, `threads` at once.
 
-    `threads` at once. At the first error the sends not begun are called off (with
-    the broker down, each would try connections of its own), those begun end, and
-    the error is raised.
+    At the first error the sends not begun are called off (with the broker down,
+    each would try connections of its own), those begun end, and the error is raised.
     """
     pool = ThreadPoolExecutor(threads, thread_name_prefix="send")
 
     def send(claims: Sequence[Claim]) -> None:
-        futures = [pool.submit(broker.enqueue, run_message(claim)) for claim in claims]
+        futures = [pool.submit(broker.enqueue, m) for m in run_messages(claims)]
         _, not_done = wait(futures, return_when=FIRST_EXCEPTION)
         for future in not_done:
             future.cancel()
@@ -60,7 +78,3 @@ def sender(
                 future.result()
 
     return send
-
-
-def claim_of(job_id: str, token: str, scheduled_for: str, manual: bool = False) -> Claim:
-    return Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(scheduled_for), manual)

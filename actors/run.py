@@ -1,22 +1,27 @@
-"""The run actor: execute one claimed slot of one job, then finish or retry it."""
+"""The run actor: execute the claimed slots a run message carries, then finish or
+retry each."""
 
 import logging
+import time
 import uuid
+from concurrent.futures import wait
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from actors.amqp import AmqpExecutor
 from actors.delivery import AttemptResult, Delivery, utcnow
 from actors.http import HttpExecutor, Outbound
-from actors.messages import ACTOR, QUEUE, claim_of
+from actors.messages import ACTOR, QUEUE, claims_of, retry_message
 from actors.shutdown import GiveBackOnShutdown
+from actors.threads import AttemptThreads
 from app import claims, metrics
 from app.claims import Claim, Definition, Finishing, Outcome
 from app.claims.batching import Batcher
 from app.claims.keeper import ClaimKeeper
+from app.claims.tick import CLAIM_AHEAD
 from app.config import Config
 from app.outage import Outage, retry_through
 from app.secrets.redaction import (
@@ -33,12 +38,12 @@ from app.timing.schedule import delivery_id, lag_exceeds
 
 log = logging.getLogger(__name__)
 
-# Dramatiq's own retry limit: only a guard, since the actor decides when to stop
-# (it records the last failure itself) and never retries more than the policy says.
+# Dramatiq's own retry limit, for a message whose claims could not be started
+# (the database down past the lock time). Attempts are retried by the actor itself.
 _DRAMATIQ_MAX_RETRIES = 100
-# How long a finish waits out a database outage, in seconds, before its message is
-# retried by Dramatiq (calling the target again). The target was called: the
-# record of it is worth a worker thread's wait.
+# How long a finish waits out a database outage, in seconds. The target was
+# called: the record of it is worth a thread's wait. Past it, the claim lapses and
+# the slot runs again.
 _FINISH_PATIENCE = 600.0
 
 
@@ -46,60 +51,101 @@ class Runner:
     def __init__(
         self,
         db,
+        broker: dramatiq.Broker,
         lock_seconds: float,
         default_timeout: float,
         box: SecretBox | None = None,
         outbound: Outbound | None = None,
         wake_within: float = 0.0,
+        threads: int = 8,
     ):
         self.db = db
+        self.broker = broker  # where retries are sent
         self.lock_seconds = lock_seconds
         self.default_timeout = default_timeout  # seconds per attempt
         self.box = box or SecretBox(())
         self.outage = Outage(log)
         self.keeper = ClaimKeeper(db, lock_seconds, self.outage)
-        # The starts and finishes of this process's threads, each group-committed.
-        self.start = Batcher(
-            lambda attempts: claims.start_attempts(db, attempts, lock_seconds), "starts"
-        )
+        self.threads = AttemptThreads(threads)
+        # The finishes of this process's threads, group-committed.
         self.finish = Batcher(
             lambda batch: claims.finish_many(db, batch, wake_within=wake_within), "finishes"
         )
         self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
 
     @classmethod
-    def from_config(cls, db, config: Config) -> "Runner":
+    def from_config(cls, db, broker: dramatiq.Broker, config: Config) -> "Runner":
         return cls(
             db,
+            broker,
             config.scheduler_max_job_lock_time,
             config.job_timeout,
             SecretBox(config.secret_key),
             Outbound(config.http_allow_networks, config.http_deny_networks, config.signing_key),
             config.scheduler_interval,
+            config.worker_threads,
         )
 
-    def run(self, job_id: str, token: str, scheduled_for: str, manual: bool = False) -> None:
-        claim = claim_of(job_id, token, scheduled_for, manual)
-        message = CurrentMessage.get_current_message()
-        attempt = message.options.get("retries", 0) + 1
-        ids = {"job_id": job_id, "attempt": attempt}
-        key = uuid.uuid4()  # this attempt's, told apart from a copy of its message
+    def run(self, carried: list, attempt: int = 1, first_attempt_at: str | None = None) -> None:
+        """Start the attempts of a message's claims in one statement, run them side
+        by side on the attempt threads, and return once each has finished or has
+        its retry sent."""
+        attempts = [(claim, uuid.uuid4()) for claim in claims_of(carried)]
         # Past the lock time, a claim not renewed has expired and is claimed again.
-        definition = retry_through(lambda: self.start((claim, key)), self.outage, self.lock_seconds)
-        if definition is None:
-            # A copy of a message whose first consumer may still be at the target
-            # is dropped too: if that consumer is gone, its claim lapses and the
-            # tick claims the slot again.
-            log.info(
-                "run message dropped: its claim is no longer held, or another attempt "
-                "is running it",
-                extra=ids,
-            )
-            return
-        # The execution starts with its first attempt; retries carry that time along.
-        started = datetime.fromisoformat(
-            message.options.setdefault("first_attempt_at", utcnow().isoformat())
+        definitions = retry_through(
+            lambda: claims.start_attempts(self.db, attempts, self.lock_seconds),
+            self.outage,
+            self.lock_seconds,
         )
+        started = []
+        for (claim, key), definition in zip(attempts, definitions, strict=True):
+            if definition is None:
+                # A copy of a message whose first consumer may still be at the target
+                # is dropped too: if that consumer is gone, its claim lapses and the
+                # tick claims the slot again.
+                log.info(
+                    "run message dropped: its claim is no longer held, or another "
+                    "attempt is running it",
+                    extra={"job_id": str(claim.job_id), "attempt": attempt},
+                )
+            else:
+                started.append((claim, key, definition))
+        self.keeper.hold({key: claim for claim, key, _ in started})
+        # The execution starts with its first attempt; retries carry that time along.
+        first = datetime.fromisoformat(first_attempt_at) if first_attempt_at else None
+        wait([self.threads.submit(partial(self._run, *s, attempt, first)) for s in started])
+
+    def _run(
+        self,
+        claim: Claim,
+        key: uuid.UUID,  # this attempt's, told apart from a copy of its message
+        definition: Definition,
+        attempt: int,
+        first_attempt_at: datetime | None,
+    ) -> None:
+        ids = {"job_id": str(claim.job_id), "attempt": attempt}
+        try:
+            self._run_attempt(claim, key, definition, attempt, first_attempt_at, ids)
+        except Exception:  # the claim lapses, and the slot is claimed and run again
+            log.exception("attempt ended in error", extra=ids)
+        finally:
+            self.keeper.let_go(key)
+
+    def _run_attempt(
+        self,
+        claim: Claim,
+        key: uuid.UUID,
+        definition: Definition,
+        attempt: int,
+        first_attempt_at: datetime | None,
+        ids: dict,
+    ) -> None:
+        # Claimed a little ahead of its slot: fire at it, not before, by this host's
+        # clock (kept in step by NTP); never wait longer than the tick claims ahead.
+        early = (claim.scheduled_for - utcnow()).total_seconds()
+        if early > 0:
+            time.sleep(min(early, CLAIM_AHEAD))
+        started = first_attempt_at or utcnow()
         delivery = Delivery(
             claim.job_id,
             delivery_id(claim.job_id, claim.scheduled_for),
@@ -110,17 +156,19 @@ class Runner:
         if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
             self._skip(claim, key, definition, delivery, started, ids)
             return
-        with self.keeper.holding(claim):
-            result = self._attempt(definition, delivery)
+        result = self._attempt(definition, delivery)
+        self.keeper.let_go(key)
         metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
         if not result.success:
             policy = policy_from_json(definition.retry_policy)
-            wait = retry_delay(attempt, policy, result.retryable, result.retry_after)
-            # Keep the claim through the wait, so no other tick claims the job meanwhile.
-            # A claim already lost is not retried; the attempt made is still recorded.
-            if wait is not None and self._hold_through(claim, key, wait):
-                log.info("attempt failed, retrying in %.2fs: %s", wait, result.error, extra=ids)
-                raise dramatiq.Retry(result.error or "failed", delay=int(wait * 1000))
+            backoff = retry_delay(attempt, policy, result.retryable, result.retry_after)
+            # Keep the claim through the backoff, so no other tick claims the job
+            # meanwhile. A claim already lost is not retried; the attempt made is
+            # still recorded.
+            if backoff is not None and self._hold_through(claim, key, backoff):
+                log.info("attempt failed, retrying in %.2fs: %s", backoff, result.error, extra=ids)
+                self._send_retry(claim, attempt + 1, started, backoff, ids)
+                return
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
             start_time=started,
@@ -132,6 +180,20 @@ class Runner:
             response_excerpt=result.response_excerpt,
         )
         self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
+
+    def _send_retry(
+        self, claim: Claim, attempt: int, started: datetime, backoff: float, ids: dict
+    ) -> None:
+        try:
+            message = retry_message(claim, attempt, started)
+            self.broker.enqueue(message, delay=int(backoff * 1000))
+        except Exception as error:  # the held claim lapses, and the slot runs again
+            log.warning(
+                "could not send the retry, the slot runs again once its claim lapses in %.0fs: %s",
+                backoff + self.lock_seconds,
+                error,
+                extra=ids,
+            )
 
     def _attempt(self, definition: Definition, delivery: Delivery) -> AttemptResult:
         try:
@@ -185,9 +247,9 @@ class Runner:
         )
         self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
 
-    def _hold_through(self, claim: Claim, key: uuid.UUID, wait: float) -> bool:
+    def _hold_through(self, claim: Claim, key: uuid.UUID, backoff: float) -> bool:
         return retry_through(
-            lambda: claims.hold_for_retry(self.db, claim, key, wait + self.lock_seconds),
+            lambda: claims.hold_for_retry(self.db, claim, key, backoff + self.lock_seconds),
             self.outage,
             self.lock_seconds,
         )
@@ -206,12 +268,13 @@ class Runner:
         log.info("execution %s", outcome.status.lower(), extra=ids)
 
 
-def declare(broker: dramatiq.Broker, runner: Runner) -> dramatiq.Actor:
-    """Register the run actor on `broker`, executing with `runner`."""
-    broker.add_middleware(GiveBackOnShutdown(runner.keeper))
+def declare(runner: Runner, shutdown_timeout: float) -> dramatiq.Actor:
+    """Register the run actor on the runner's broker, executing with `runner`; a
+    stopping worker lets running attempts finish for `shutdown_timeout` seconds."""
+    runner.broker.add_middleware(GiveBackOnShutdown(runner.keeper, shutdown_timeout))
     return dramatiq.Actor(
         runner.run,
-        broker=broker,
+        broker=runner.broker,
         actor_name=ACTOR,
         queue_name=QUEUE,
         priority=0,

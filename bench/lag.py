@@ -4,7 +4,7 @@
     python bench/lag.py --steady 20m [--every-second 30] [--per-second 10]
 
 Starts web, one tick (default interval, so API creations wake it but due slots
-wait for its poll) and one worker process (the service's threads) on a private database and
+wait for its poll) and the service's default worker on a private database and
 vhost. By default it creates --jobs one-off jobs through the API with slots spread
 evenly over --spread seconds, the first --lead seconds ahead, and waits until each
 has reached a local target. With --every-second K it first creates K recurring
@@ -219,7 +219,7 @@ def main() -> None:
     add("--steady", type=harness.duration, metavar="DURATION", help=STEADY_HELP)
     add("--per-second", type=float, default=10, help="--steady's one-offs a second (default 10)")
     add("--lead", type=float, default=5, help="seconds from creation to the first slot (default 5)")
-    harness.add_worker_arguments(parser, processes=1)
+    harness.add_worker_arguments(parser)
     add("--timeout", type=float, default=30, help="seconds to wait for stragglers (default 30)")
     harness.add_common_arguments(parser)
     args = parser.parse_args()

@@ -5,8 +5,8 @@ docs/design.md, "The claim lifecycle", holds the whole state table; in brief:
 
 | step               | by                 | statement               | fenced by            |
 | ------------------ | ------------------ | ----------------------- | -------------------- |
-| claim              | tick               | CLAIM_DUE               | SKIP LOCKED, expiry  |
-| send               | tick               | (a run message)         |                      |
+| claim (25 ms ahead)| tick               | CLAIM_DUE               | SKIP LOCKED, expiry  |
+| send               | tick               | (run messages, <= 16)   |                      |
 | start an attempt   | worker             | START_ATTEMPTS_IF_HELD  | token, attempt key   |
 | renew              | ClaimKeeper        | RENEW_IF_HELD           | token                |
 | hold for retry     | worker             | HOLD_FOR_RETRY_IF_HELD  | token, attempt key   |
@@ -29,7 +29,7 @@ Words, one per idea:
 
 Modules: `values` (what is passed around), `statements` (the SQL), `protocol`
 (the calls), `tick` (the claiming loop), `batching` (group commit of a worker's
-starts and finishes), `keeper` (renewal of running attempts' claims). Nothing
+finishes), `keeper` (renewal of running attempts' claims). Nothing
 here imports Dramatiq: the transport is the caller's.
 """
 

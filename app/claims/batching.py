@@ -2,8 +2,9 @@
 
 While one batch is being written, the items that arrive meanwhile wait and go
 together in the next: one round trip and one commit serve many threads, and no
-item waits longer than the batch before it. Starts and finishes go this way,
-each item still fenced by its own token (app/claims/statements.py).
+item waits longer than the batch before it. Finishes go this way, each still
+fenced by its own token (app/claims/statements.py); a run message's starts are
+one statement already.
 """
 
 import queue

@@ -5,7 +5,6 @@ third of the lock time, so a slow target never lets its claim expire, while a
 dead worker's claims do expire and are claimed again.
 """
 
-import contextlib
 import logging
 import threading
 import uuid
@@ -22,37 +21,40 @@ class ClaimKeeper:
         self.db = db
         self.lock_seconds = lock_seconds
         self.outage = outage
+        # By attempt key: a retry of a claim may start before its failed attempt has
+        # let go, and each lets go of its own.
         self._held: dict[uuid.UUID, Claim] = {}
         self._mutex = threading.Lock()
+        self._let_go = threading.Condition(self._mutex)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    @contextlib.contextmanager
-    def holding(self, claim: Claim):
-        """Renew `claim` for as long as the block runs."""
+    def hold(self, attempts: dict[uuid.UUID, Claim]) -> None:
+        """Renew the claims of these attempts (by attempt key) until each is let go."""
         with self._mutex:
-            self._held[claim.job_id] = claim
+            self._held.update(attempts)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._renew_forever, name="claim-keeper", daemon=True
                 )
                 self._thread.start()
-        try:
-            yield
-        finally:
-            with self._mutex:
-                self._held.pop(claim.job_id, None)
+
+    def let_go(self, attempt_key: uuid.UUID) -> None:
+        with self._mutex:
+            self._held.pop(attempt_key, None)
+            self._let_go.notify_all()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def abandon(self) -> None:
-        """Give back the claims of attempts still running, as the process goes away
-        without finishing them: the jobs are claimed again at once, not after the
-        lock time. (A cut-off attempt may have reached its target: its slot may
-        then be delivered twice, with the same delivery id.)"""
+    def abandon(self, patience: float = 0.0) -> None:
+        """Give back the claims of attempts still running after `patience` seconds,
+        as the process goes away without finishing them: the jobs are claimed again
+        at once, not after the lock time. (A cut-off attempt may have reached its
+        target: its slot may then be delivered twice, with the same delivery id.)"""
         with self._mutex:
-            held = list(self._held.values())
+            self._let_go.wait_for(lambda: not self._held, timeout=patience)
+            held = set(self._held.values())
             self._held.clear()
         if held:
             claims.release(self.db, held)
@@ -61,7 +63,7 @@ class ClaimKeeper:
     def _renew_forever(self) -> None:
         while not self._stop.wait(self.lock_seconds / 3):
             with self._mutex:
-                held = list(self._held.values())
+                held = set(self._held.values())
             if not held:
                 continue
             try:
@@ -74,7 +76,8 @@ class ClaimKeeper:
                 continue
             self.outage.recovered()
             with self._mutex:  # an attempt that finished meanwhile released its claim
-                lost = [c for c in held if c.job_id not in kept and self._held.get(c.job_id) == c]
+                still = set(self._held.values())
+            lost = {c for c in held if c.job_id not in kept and c in still}
             for claim in lost:
                 log.warning(
                     "claim lost: the job was deleted or its claim expired",

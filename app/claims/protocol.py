@@ -17,9 +17,10 @@ from app.claims.values import Basis, Claim, Claimed, Definition, Finishing, Outc
 from app.timing.schedule import Schedule, run_after
 
 
-def claim_due(db, owner: str, max_jobs: int, lock_seconds: float) -> Claimed:
-    """Claim due jobs for `owner`, keeping its unfinished claims within `max_jobs`."""
-    params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds}
+def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
+    """Claim jobs due within `ahead` seconds for `owner`, keeping its unfinished
+    claims within `max_jobs`."""
+    params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds, "ahead": ahead}
     with db.connection_context():
         rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
     [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]

@@ -20,28 +20,31 @@ FREE_TO_CLAIM = f"(locked_until IS NULL OR {EXPIRED})"
 
 # Lock up to (max_jobs - this owner's unfinished claims) due jobs, skipping rows
 # another claimer is locking, and give each a fresh token: first jobs whose run
-# was requested (run now), then jobs whose slot has come, oldest first; a job
-# with both is claimed for its slot, which serves the request too. Each scan
-# follows its index and stops once it has enough, so a claim costs the same
-# whatever the backlog. Always one row more than the claims, with the id NULL:
-# it carries the free capacity found and the seconds until the next future slot
-# (NULL: none), by the database's clock, so the tick knows how long to sleep.
+# was requested (run now), then jobs whose slot comes within `ahead` seconds,
+# oldest first; a job with both is claimed for its slot, which serves the request
+# too. Each scan follows its index and stops once it has enough, so a claim costs
+# the same whatever the backlog. Always one row more than the claims, with the id
+# NULL: it carries the free capacity found and the seconds until the next slot is
+# within `ahead` (NULL: none), by the database's clock, so the tick knows how
+# long to sleep.
 CLAIM_DUE = f"""
-WITH capacity AS (
+WITH horizon AS (
+    SELECT now() + make_interval(secs => %(ahead)s) AS due_by
+), capacity AS (
     SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
     FROM jobs
     WHERE locked_by = %(owner)s AND NOT {EXPIRED}
 ), requested AS (
     SELECT id FROM jobs
     WHERE run_requested_at IS NOT NULL
-      AND NOT COALESCE(status = 'RUNNING' AND next_run <= now(), false)
+      AND NOT COALESCE(status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon), false)
       AND {FREE_TO_CLAIM}
     ORDER BY run_requested_at
     LIMIT (SELECT free FROM capacity)
     FOR UPDATE SKIP LOCKED
 ), scheduled AS (
     SELECT id FROM jobs
-    WHERE status = 'RUNNING' AND next_run <= now()
+    WHERE status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon)
       AND {FREE_TO_CLAIM}
     ORDER BY next_run
     LIMIT (SELECT free FROM capacity) - (SELECT count(*) FROM requested)
@@ -52,18 +55,19 @@ WITH capacity AS (
         locked_by = %(owner)s,
         lock_token = gen_random_uuid(),
         attempt_key = NULL
+    FROM horizon
     WHERE j.id IN (SELECT id FROM requested UNION ALL SELECT id FROM scheduled)
     RETURNING j.id, j.lock_token,
-        CASE WHEN j.status = 'RUNNING' AND j.next_run <= now()
+        CASE WHEN j.status = 'RUNNING' AND j.next_run <= horizon.due_by
              THEN j.next_run ELSE j.run_requested_at END AS slot,
-        NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= now(), false) AS manual
+        NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= horizon.due_by, false) AS manual
 )
 SELECT id, lock_token, slot, manual, NULL, NULL FROM claimed
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, free,
     EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
-                        WHERE status = 'RUNNING' AND next_run > now()) - now())::float8
-FROM capacity
+                        WHERE status = 'RUNNING' AND next_run > due_by) - due_by)::float8
+FROM capacity, horizon
 """
 
 # Statements that change many jobs lock them in id order first, so that two of

@@ -20,6 +20,14 @@ log = logging.getLogger(__name__)
 
 # With every claim slot taken, the first look again, in seconds (doubling to the interval).
 _SATURATED_POLL = 0.01
+# After a claim cut short by capacity, the wait in seconds before the next, so that
+# it claims what the workers freed meanwhile together, in full messages (at 1,000
+# executions a second, 50 claims), rather than a few at a time in many.
+_GATHER = 0.05
+# How far ahead of a slot the tick claims it, in seconds: about what claiming,
+# sending and starting take at light load, so that the worker is ready at the slot
+# and fires at it (actors/run.py waits for it), rather than that much after.
+CLAIM_AHEAD = 0.025
 # Sleep this much past the next slot, in seconds, so that it has come by the
 # database's clock too and the claim finds it.
 _CLOCK_MARGIN = 0.001
@@ -31,6 +39,7 @@ class TickSettings:
     interval: float  # seconds between scans when nothing more is due
     max_jobs: int  # most unfinished claims this owner keeps
     lock_seconds: float  # how long a new claim lasts unless renewed
+    ahead: float = CLAIM_AHEAD  # seconds before its slot a job is claimed
 
     @classmethod
     def from_config(cls, config: Config) -> "TickSettings":
@@ -47,7 +56,9 @@ def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -
     (a message that did go out is then stale, and dropped by its worker) and the
     error is raised."""
     with metrics.CLAIM_DURATION.time():
-        claimed = claims.claim_due(db, settings.owner, settings.max_jobs, settings.lock_seconds)
+        claimed = claims.claim_due(
+            db, settings.owner, settings.max_jobs, settings.lock_seconds, settings.ahead
+        )
     metrics.CLAIMED.observe(len(claimed.claims))
     if claimed.claims:
         try:
@@ -61,7 +72,7 @@ def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -
 def pause_after(claimed: Claimed, interval: float, saturated: int) -> float:
     """Seconds from a claim to the next one.
 
-    At once if the claim was cut short by capacity (more may be due); until the
+    Soon if the claim was cut short by capacity (more may be due); until the
     next slot, at most the interval, if nothing more is due. With no capacity
     left, soon, then less and less often the longer none frees (`saturated`: the
     claims in a row that found none): a burst is claimed as workers finish it.
@@ -69,7 +80,7 @@ def pause_after(claimed: Claimed, interval: float, saturated: int) -> float:
     if claimed.free == 0:
         return min(_SATURATED_POLL * 2**saturated, interval)
     if len(claimed.claims) == claimed.free:
-        return 0.0
+        return min(_GATHER, interval)
     if claimed.next_due_in is None:
         return interval
     return min(claimed.next_due_in + _CLOCK_MARGIN, interval)

@@ -19,7 +19,7 @@ from pathlib import Path
 import dramatiq
 
 from actors.broker import drain_queued, in_process_broker, rabbitmq_broker
-from actors.messages import claim_of, sender
+from actors.messages import claims_of, sender
 from actors.run import Runner, declare
 from api.server import web_server
 from app import claims
@@ -54,7 +54,8 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
         changes["scheduler_interval"] = DEV_INTERVAL
     if "db-max-open-conns" not in config.given:
         # Web's threads, and a few for the rest: the tick, the pruner, the claim keeper,
-        # the worker's two group-commit writers and its retry holds.
+        # the worker's starts (one statement per run message), its group-commit
+        # writer and its retry holds.
         changes["db_max_open_conns"] = config.web_threads + 6
     return replace(config, **changes)
 
@@ -107,8 +108,8 @@ def _serve(config: Config, where: str) -> int:
     external = "broker-url" in config.given
     broker = rabbitmq_broker(config) if external else in_process_broker()
     db = open_database(config)
-    runner = Runner.from_config(db, config)
-    declare(broker, runner)
+    runner = Runner.from_config(db, broker, config)
+    declare(runner, config.web_shutdown_timeout)
     worker = dramatiq.Worker(broker, worker_threads=config.worker_threads)
     worker.start()
     stop = threading.Event()
@@ -137,7 +138,8 @@ def _serve(config: Config, where: str) -> int:
         worker.stop(timeout=int(config.web_shutdown_timeout * 1000))
         if not external:
             # Give back what was claimed but never started, so it runs at next start.
-            claims.release(db, [claim_of(*message.args) for message in drain_queued(broker)])
+            queued = [claims_of(message.args[0]) for message in drain_queued(broker)]
+            claims.release(db, [claim for carried in queued for claim in carried])
         runner.keeper.stop()
         broker.close()
         db.close_all()

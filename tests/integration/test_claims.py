@@ -67,6 +67,17 @@ def test_future_and_stopped_jobs_are_not_claimed(db, add_job):
     assert claims.claim_due(db, "tick-a", 10, LOCK).claims == []
 
 
+def test_a_slot_within_the_ahead_window_is_claimed_for_itself_and_no_sooner(db, add_job):
+    slot = datetime.now(UTC) + timedelta(seconds=2)
+    job_id = add_job(next_run=slot)
+    add_job(next_run=slot + timedelta(seconds=10))
+    early = claims.claim_due(db, "tick-a", 10, LOCK, ahead=1.0)
+    assert early.claims == []
+    assert 0.5 < early.next_due_in <= 1.0  # until the slot is one second ahead
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK, ahead=5.0).claims
+    assert (claim.job_id, claim.scheduled_for, claim.manual) == (job_id, slot, False)
+
+
 def test_expired_lock_is_claimed_again_for_the_same_slot(db, add_job):
     job_id = add_job()
     [first] = claims.claim_due(db, "tick-a", 10, lock_seconds=0.2).claims

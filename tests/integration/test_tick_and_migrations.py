@@ -111,7 +111,7 @@ def test_schema_from_migrations_matches_the_models(db, model):
     assert {field.column_name for field in model._meta.sorted_fields} == columns
 
 
-def test_the_tick_sleeps_until_the_next_slot_not_the_whole_interval(db, add_job):
+def test_the_tick_sleeps_until_just_before_the_next_slot_not_the_whole_interval(db, add_job):
     settings = TickSettings(owner="tick-a", interval=30, max_jobs=100, lock_seconds=60)
     sent, stop = [], threading.Event()
     slot = datetime.now(UTC) + timedelta(seconds=1)
@@ -127,7 +127,7 @@ def test_the_tick_sleeps_until_the_next_slot_not_the_whole_interval(db, add_job)
         stop.set()
         thread.join(timeout=5)
     assert [claim.job_id for claim in sent] == [job_id]
-    assert slot <= claimed_at < slot + timedelta(seconds=1)
+    assert slot - timedelta(seconds=settings.ahead) <= claimed_at < slot + timedelta(seconds=1)
 
 
 def test_a_failing_send_pauses_the_tick_and_it_resumes_when_sends_work(db, add_job, caplog):

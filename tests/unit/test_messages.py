@@ -1,4 +1,5 @@
-"""The tick's sender: a run message per claim, sent concurrently, errors raised."""
+"""The tick's sender: claims spread over a few run messages, sent concurrently,
+errors raised."""
 
 import threading
 import time
@@ -9,7 +10,7 @@ import dramatiq
 import pytest
 
 from actors.broker import drain_queued, in_process_broker
-from actors.messages import claim_of, sender
+from actors.messages import CLAIMS_PER_MESSAGE, claims_of, sender
 from app.claims import Claim
 
 
@@ -17,13 +18,20 @@ def some_claims(count: int) -> list[Claim]:
     return [Claim(uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)) for _ in range(count)]
 
 
-def test_every_claim_becomes_one_run_message_that_carries_it_back():
+@pytest.mark.parametrize(
+    ("count", "messages"),
+    [(1, 1), (CLAIMS_PER_MESSAGE, 1), (CLAIMS_PER_MESSAGE + 1, 2), (1000, 63)],
+)
+def test_claims_go_out_in_a_few_run_messages_that_carry_each_back_once(count, messages):
     broker = in_process_broker()
     broker.declare_queue("scheduler")
-    claims = some_claims(50)
+    claims = some_claims(count)
     sender(broker)(claims)
-    carried = {claim_of(*message.args) for message in drain_queued(broker)}
-    assert carried == set(claims)
+    sent = drain_queued(broker)
+    carried = [claim for message in sent for claim in claims_of(message.args[0])]
+    assert sorted(carried, key=str) == sorted(claims, key=str)
+    assert len(sent) == messages
+    assert max(len(message.args[0]) for message in sent) <= CLAIMS_PER_MESSAGE
 
 
 class FailingBroker(dramatiq.Broker):
@@ -34,16 +42,16 @@ class FailingBroker(dramatiq.Broker):
         self.refused, self.sent, self.lock = str(refused), [], threading.Lock()
 
     def enqueue(self, message, *, delay=None):
-        if message.args[0] == self.refused:
+        if self.refused in (job_id for job_id, *_ in message.args[0]):
             raise ConnectionError("refused")
         time.sleep(0.01)
         with self.lock:
-            self.sent.append(message.args[0])
+            self.sent.append(message)
         return message
 
 
 def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
-    claims = some_claims(40)
+    claims = some_claims(40 * CLAIMS_PER_MESSAGE)  # 40 messages
     broker = FailingBroker(claims[0].job_id)
     with pytest.raises(ConnectionError, match="refused"):
         sender(broker, threads=4)(claims)

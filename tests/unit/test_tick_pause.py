@@ -16,8 +16,9 @@ def claimed(count: int, free: int, next_due_in: float | None = None) -> Claimed:
     return Claimed(made, free, next_due_in)
 
 
-def test_a_claim_cut_short_by_capacity_is_followed_at_once():
-    assert pause_after(claimed(5, 5, next_due_in=3.0), INTERVAL, 0) == 0
+def test_a_claim_cut_short_by_capacity_is_followed_after_a_short_gathering_pause():
+    assert 0 < pause_after(claimed(5, 5, next_due_in=3.0), INTERVAL, 0) <= 0.05
+    assert pause_after(claimed(5, 5, next_due_in=3.0), 0.02, 0) == 0.02
 
 
 def test_with_nothing_more_due_the_tick_sleeps_until_the_next_slot():
