@@ -157,7 +157,7 @@ class Runner:
             self._skip(claim, key, definition, delivery, started, ids)
             return
         result = self._attempt(definition, delivery)
-        self.keeper.let_go(key)
+        self.keeper.let_go(key)  # no more renewals: a hold for retry sets its own expiry
         metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
         if not result.success:
             policy = policy_from_json(definition.retry_policy)

@@ -99,11 +99,13 @@ RETURNING j.id, held.token,
 """
 
 # Renew claims for `lock_seconds` whoever's attempt runs them; returns the ids still
-# held. Only locked_until changes, so the row is updated in place (HOT).
+# held. Never shortens a claim: a renewal that crosses a hold for retry (backoff
+# plus lock time) leaves the hold as it is. Only locked_until changes, so the row
+# is updated in place (HOT).
 RENEW_IF_HELD = f"""
 WITH {_LOCK_HELD}
 UPDATE jobs AS j
-SET locked_until = now() + make_interval(secs => %(lock_seconds)s)
+SET locked_until = GREATEST(j.locked_until, now() + make_interval(secs => %(lock_seconds)s))
 FROM {_HELD}
 WHERE {_IS_HELD}
 RETURNING j.id

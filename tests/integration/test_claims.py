@@ -128,6 +128,16 @@ def test_renew_extends_held_claims_only(db, add_job):
     assert stored(db, b).locked_until < datetime.now(UTC) + timedelta(seconds=10)
 
 
+def test_a_renewal_never_shortens_a_claim_held_for_a_retry(db, add_job):
+    job_id = add_job()
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    key = uuid.uuid4()
+    claims.start_attempt(db, claim, key, LOCK)
+    assert claims.hold_for_retry(db, claim, key, 3600)
+    assert claims.renew(db, [claim], LOCK) == {job_id}  # a renewal crossing the hold
+    assert stored(db, job_id).locked_until > datetime.now(UTC) + timedelta(minutes=50)
+
+
 def test_finishing_a_one_off_job_ends_it(db, add_job):
     job_id = add_job()
     [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
