@@ -11,12 +11,15 @@ import threading
 import pika
 import pika.exceptions
 
-from actors.delivery import AttemptResult, Delivery
+from actors.delivery import USER_AGENT, AttemptResult, Delivery
+from app import failures
+from app.failures import Failure
 from app.secrets.redaction import redact_url
 
 # Refusals that another attempt will not change: the exchange is missing (404) or
 # the user may not publish there (403).
-_PERMANENT_REPLY_CODES = (403, 404)
+_NOT_FOUND = 404
+_PERMANENT_REPLY_CODES = (403, _NOT_FOUND)
 
 
 class AmqpExecutor:
@@ -60,6 +63,7 @@ class AmqpExecutor:
         payload = base64.b64decode(body) if amqp_job.get("body_encoding") == "base64" else body
         properties = pika.BasicProperties(
             delivery_mode=pika.DeliveryMode.Persistent,
+            app_id=USER_AGENT,
             content_type=amqp_job.get("content_type") or None,
             message_id=str(delivery.delivery_id),
             headers={**(amqp_job.get("headers") or {}), **delivery.headers()},
@@ -75,10 +79,13 @@ class AmqpExecutor:
             return self._publish(*publish)
         except (pika.exceptions.AMQPError, OSError) as error:
             self._forget(url)
-            where = redact_url(url)
-            return AttemptResult(
-                False, f"publish to {where} failed: {type(error).__name__}: {error}"
+            failure = failures.unreachable(
+                error,
+                *failures.address(url, 5671 if url.startswith("amqps:") else 5672),
+                timeout,
             )
+            detail = f"publish to {redact_url(url)} failed: {failure.detail}"
+            return AttemptResult(False, Failure(failure.kind, failure.message, detail))
 
     def _publish(self, url, timeout, amqp_job, payload, properties) -> AttemptResult:
         channel = self._channel(url, timeout)
@@ -91,16 +98,23 @@ class AmqpExecutor:
                 mandatory=True,
             )
         except pika.exceptions.UnroutableError:
-            return AttemptResult(
-                False, "message unroutable: no queue is bound for its routing key", retryable=False
+            message = (
+                f"no queue bound to exchange {amqp_job['exchange']!r} "
+                f"for routing key {amqp_job['routing_key']!r}"
             )
+            return AttemptResult(False, Failure("amqp_unroutable", message), retryable=False)
         except pika.exceptions.ChannelClosedByBroker as error:
             self._forget(url)
+            detail = f"the broker closed the channel: {error.reply_code} {error.reply_text}"
+            if error.reply_code == _NOT_FOUND and "exchange" in error.reply_text:
+                failure = Failure(
+                    "amqp_no_exchange", f"no exchange {amqp_job['exchange']!r}", detail
+                )
+            else:
+                failure = Failure("other", f"the broker refused: {error.reply_text}", detail)
             return AttemptResult(
-                False,
-                f"the broker closed the channel: {error.reply_code} {error.reply_text}",
-                retryable=error.reply_code not in _PERMANENT_REPLY_CODES,
+                False, failure, retryable=error.reply_code not in _PERMANENT_REPLY_CODES
             )
         except pika.exceptions.NackError:
-            return AttemptResult(False, "the broker refused the message (nack)")
+            return AttemptResult(False, Failure("amqp_nack", "the broker refused the message"))
         return AttemptResult(True)

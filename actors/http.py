@@ -14,9 +14,18 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from actors.delivery import RESPONSE_EXCERPT_BYTES, AttemptResult, Delivery, excerpt, utcnow
+from actors.delivery import (
+    RESPONSE_EXCERPT_BYTES,
+    USER_AGENT,
+    AttemptResult,
+    Delivery,
+    excerpt,
+    utcnow,
+)
 from actors.netguard import refusal
 from actors.signing import signed_headers
+from app import failures
+from app.failures import NameNotResolved
 from app.secrets.redaction import basic_credentials, basic_token, secret_header_names
 from app.timing.retry import parse_retry_after, retryable_status
 
@@ -27,6 +36,10 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 def target_url(url: str) -> str:
     """The reference sends a URL without a scheme over HTTPS."""
     return url if "://" in url else "https://" + url
+
+
+def _address(url: str) -> tuple[str, str]:
+    return failures.address(url, 443 if url.startswith("https:") else 80)
 
 
 class TargetRefused(Exception):
@@ -66,7 +79,7 @@ def _pin(url: str, outbound: Outbound) -> tuple[str, str, str]:
     try:
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise requests.ConnectionError(f"cannot resolve {parts.hostname}: {error}") from None
+        raise NameNotResolved(f"cannot resolve {parts.hostname}: {error}") from error
     reasons = []
     for *_, sockaddr in infos:
         reason = refusal(sockaddr[0], outbound.allow, outbound.deny)
@@ -99,7 +112,7 @@ class HttpExecutor:
 
     def execute(self, http_job: dict, delivery: Delivery, timeout: float) -> AttemptResult:
         """One attempt; `timeout` (seconds) bounds connecting and each read."""
-        headers = {**http_job.get("headers", {}), **delivery.headers()}
+        headers = {"User-Agent": USER_AGENT, **http_job.get("headers", {}), **delivery.headers()}
         auth = http_job.get("auth") or {}
         credentials = basic_credentials(http_job)
         if auth.get("type") == "bearer":
@@ -113,25 +126,25 @@ class HttpExecutor:
                     self.outbound.signing_key, int(time.time()), str(delivery.delivery_id), body
                 )
             )
+        url = target_url(http_job["url"])
         try:
             response = self._send(
                 http_job["method"],
-                target_url(http_job["url"]),
+                url,
                 headers,
                 body if http_job.get("body") is not None else None,
                 timeout,
                 http_job.get("follow_redirects", False),
                 secret_header_names(http_job),
             )
+            return self._result(response, http_job)
         except TargetRefused as error:
-            return AttemptResult(
-                False, f"target refused by the outbound guard: {error}", retryable=False
+            return AttemptResult(False, failures.refused_by_guard(str(error)), retryable=False)
+        except (requests.RequestException, NameNotResolved) as error:
+            failure = failures.unreachable(
+                error, *_address(url), timeout, timeouts=(requests.Timeout,)
             )
-        except requests.Timeout:
-            return AttemptResult(False, f"timed out after {timeout:g}s")
-        except requests.RequestException as error:
-            return AttemptResult(False, f"request failed: {type(error).__name__}: {error}")
-        return self._result(response, http_job)
+            return AttemptResult(False, failure)
 
     def _send(
         self, method, url, headers, body, timeout, follow, secret_headers
@@ -166,18 +179,16 @@ class HttpExecutor:
         raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
     def _result(self, response: requests.Response, http_job: dict) -> AttemptResult:
+        """The answer, read up to the excerpt's size (a failure reading it is the
+        caller's)."""
         with response:
-            try:
-                answer = excerpt(next(response.iter_content(RESPONSE_EXCERPT_BYTES), b""))
-            except requests.RequestException as error:
-                message = f"reading the response failed: {error}"
-                return AttemptResult(False, message, response.status_code)
+            answer = excerpt(next(response.iter_content(RESPONSE_EXCERPT_BYTES), b""))
         accepted = http_job.get("valid_response_codes") or [200]
         if response.status_code in accepted:
             return AttemptResult(True, None, response.status_code, answer)
         return AttemptResult(
             False,
-            f"unexpected status {response.status_code} (accepted: {accepted})",
+            failures.unexpected_status(response.status_code, accepted),
             response.status_code,
             answer,
             retryable=retryable_status(response.status_code),

@@ -42,17 +42,23 @@ def retry_message(claim: Claim, attempt: int, first_attempt_at: datetime) -> dra
 
 
 def _message(claims: Sequence[Claim], kwargs: dict) -> dramatiq.Message:
-    carried = [[str(c.job_id), str(c.token), c.scheduled_for.isoformat(), c.manual] for c in claims]
+    carried = [_carried(claim) for claim in claims]
     return dramatiq.Message(
         queue_name=QUEUE, actor_name=ACTOR, args=(carried,), kwargs=kwargs, options={}
     )
 
 
+def _carried(claim: Claim) -> list:
+    """A claim as a message carries it; a redrive adds its dead letter's id."""
+    carried = [str(claim.job_id), str(claim.token), claim.scheduled_for.isoformat(), claim.manual]
+    return carried if claim.redrive_of is None else [*carried, claim.redrive_of]
+
+
 def claims_of(carried: Sequence[Sequence]) -> list[Claim]:
     """The claims a run message carries (its first argument)."""
     return [
-        Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(slot), manual)
-        for job_id, token, slot, manual in carried
+        Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(slot), manual, *redrive)
+        for job_id, token, slot, manual, *redrive in carried
     ]
 
 

@@ -12,17 +12,19 @@ from functools import partial
 import dramatiq
 
 from actors.amqp import AmqpExecutor
-from actors.delivery import AttemptResult, Delivery, utcnow
+from actors.callbacks import CallbackSender, SendCallbacks
+from actors.delivery import AttemptResult, Delivery, request_sent, utcnow
 from actors.http import HttpExecutor, Outbound
 from actors.messages import ACTOR, QUEUE, claims_of, retry_message
 from actors.shutdown import GiveBackOnShutdown
 from actors.threads import AttemptThreads
-from app import claims, metrics
+from app import claims, failures, metrics
 from app.claims import Claim, Definition, Finishing, Outcome
 from app.claims.batching import Batcher
 from app.claims.keeper import ClaimKeeper
 from app.claims.tick import CLAIM_AHEAD
 from app.config import Config
+from app.failures import Failure
 from app.outage import Outage, retry_through
 from app.secrets.redaction import (
     basic_credentials,
@@ -159,6 +161,8 @@ class Runner:
         result = self._attempt(definition, delivery)
         self.keeper.let_go(key)  # no more renewals: a hold for retry sets its own expiry
         metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
+        if result.failure is not None:
+            metrics.ATTEMPT_FAILURES.labels(definition.type, result.failure.kind).inc()
         if not result.success:
             policy = policy_from_json(definition.retry_policy)
             backoff = retry_delay(attempt, policy, result.retryable, result.retry_after)
@@ -166,20 +170,34 @@ class Runner:
             # meanwhile. A claim already lost is not retried; the attempt made is
             # still recorded.
             if backoff is not None and self._hold_through(claim, key, backoff):
-                log.info("attempt failed, retrying in %.2fs: %s", backoff, result.error, extra=ids)
+                log.info(
+                    "attempt failed, retrying in %.2fs: %s (%s)",
+                    backoff,
+                    result.error,
+                    result.failure.detail or result.failure.kind,
+                    extra=ids,
+                )
                 self._send_retry(claim, attempt + 1, started, backoff, ids)
                 return
+        failure = result.failure
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
             start_time=started,
             end_time=utcnow(),
             status="SUCCESSFUL" if result.success else "FAILED",
             attempts=attempt,
-            error_message=result.error,
+            error_message=failure and failure.message,
             status_code=result.status_code,
             response_excerpt=result.response_excerpt,
+            error_kind=failure and failure.kind,
+            error_detail=failure and failure.detail,
+            request=None
+            if result.success
+            else request_sent(definition.type, definition.http_job, definition.amqp_job, delivery),
         )
-        self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
+        callback = _callback_event(definition, outcome.status)
+        finishing = Finishing(claim, outcome, definition.basis, key, callback)
+        self._finish(finishing, definition.type, ids)
 
     def _send_retry(
         self, claim: Claim, attempt: int, started: datetime, backoff: float, ids: dict
@@ -199,7 +217,7 @@ class Runner:
         try:
             opened = self.box.open(definition.secrets)
         except SealingError as error:
-            return AttemptResult(False, str(error), retryable=False)
+            return AttemptResult(False, Failure("other", str(error)), retryable=False)
         http_job, amqp_job = merge_secrets(definition.http_job, definition.amqp_job, opened)
         # Every secret value, sealed or (in a job from before sealing) still in clear,
         # and the base64 form of basic credentials, which a target may echo.
@@ -217,12 +235,15 @@ class Runner:
                 scrub(repr(error), secrets),
                 extra={"job_id": str(delivery.job_id)},
             )
-            result = AttemptResult(False, f"internal error: {type(error).__name__}: {error}")
+            result = AttemptResult(False, failures.internal(error))
         # Neither the record nor the logs may repeat a secret, even one the target echoed.
+        failure = result.failure
+        if failure is not None:
+            failure = Failure(
+                failure.kind, scrub(failure.message, secrets), scrub(failure.detail, secrets)
+            )
         return replace(
-            result,
-            error=scrub(result.error, secrets),
-            response_excerpt=scrub(result.response_excerpt, secrets),
+            result, failure=failure, response_excerpt=scrub(result.response_excerpt, secrets)
         )
 
     def _skip(
@@ -262,16 +283,33 @@ class Runner:
         metrics.EXECUTION_DURATION.labels(job_type).observe(
             (outcome.end_time - outcome.start_time).total_seconds()
         )
-        metrics.FIRE_LAG.labels(job_type).observe(
-            max((outcome.start_time - slot).total_seconds(), 0.0)
-        )
+        if finishing.claim.redrive_of is None:  # a redrive runs long after its slot
+            metrics.FIRE_LAG.labels(job_type).observe(
+                max((outcome.start_time - slot).total_seconds(), 0.0)
+            )
         log.info("execution %s", outcome.status.lower(), extra=ids)
+
+
+def _callback_event(definition: Definition, status: str) -> str | None:
+    """The event the job's callbacks are told of, if it has one for `status`."""
+    if status == "FAILED" and definition.on_failure:
+        return "execution.failed"
+    if status == "SUCCESSFUL" and definition.on_success:
+        return "execution.succeeded"
+    return None
 
 
 def declare(runner: Runner, shutdown_timeout: float) -> dramatiq.Actor:
     """Register the run actor on the runner's broker, executing with `runner`; a
     stopping worker lets running attempts finish for `shutdown_timeout` seconds."""
     runner.broker.add_middleware(GiveBackOnShutdown(runner.keeper, shutdown_timeout))
+    runner.broker.add_middleware(
+        SendCallbacks(
+            lambda: CallbackSender(
+                runner.db, runner.box, runner.executors["HTTP"], runner.default_timeout
+            )
+        )
+    )
     return dramatiq.Actor(
         runner.run,
         broker=runner.broker,

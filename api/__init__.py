@@ -6,6 +6,12 @@ import falcon
 
 from api import console, errors
 from api.auth import RequireApiKey
+from api.dead_letters import (
+    DeadLetterResource,
+    DeadLettersResource,
+    RedriveManyResource,
+    RedriveResource,
+)
 from api.health import HealthResource, ReadyResource
 from api.jobs import (
     ExecutionResource,
@@ -66,8 +72,12 @@ def create_app(
     app.add_route("/v1/jobs/{job_id_text}/pause", JobStatusResource(db, "STOPPED"))
     app.add_route("/v1/jobs/{job_id_text}/resume", JobStatusResource(db, "RUNNING"))
     app.add_route("/v1/jobs/{job_id_text}/run", JobRunResource(db))
-    app.add_route("/v1/executions/{execution_id_text}", ExecutionResource())
+    app.add_route("/v1/executions/{execution_id_text}", ExecutionResource(db))
     app.add_route("/v1/schedules/preview", PreviewResource(max_body_bytes))
+    app.add_route("/v1/dead-letters", DeadLettersResource(db, max_body_bytes))
+    app.add_route("/v1/dead-letters/redrive", RedriveManyResource(db, max_body_bytes))
+    app.add_route("/v1/dead-letters/{dead_letter_id}", DeadLetterResource())
+    app.add_route("/v1/dead-letters/{dead_letter_id}/redrive", RedriveResource(db))
     app.add_route("/health", HealthResource(db))
     app.add_route("/ready", ReadyResource(db, broker))
     app.add_route("/metrics", MetricsResource(db))

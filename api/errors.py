@@ -5,7 +5,7 @@ import logging
 import falcon
 import peewee
 
-from app.errors import InvalidJob, JobBusy, JobNotFound
+from app.errors import Conflict, InvalidJob, JobNotFound
 from app.secrets.sealing import SealingError
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def _not_found(req, resp, exception, params):
     raise falcon.HTTPNotFound(description=str(exception))
 
 
-def _busy(req, resp, exception, params):
+def _conflict(req, resp, exception, params):
     raise falcon.HTTPConflict(description=str(exception))
 
 
@@ -50,6 +50,6 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(InvalidJob, _invalid)
     app.add_error_handler(JobNotFound, _not_found)
-    app.add_error_handler(JobBusy, _busy)
+    app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(SealingError, _sealing)
     app.add_error_handler((peewee.OperationalError, peewee.InterfaceError), _database_down)

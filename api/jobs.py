@@ -6,7 +6,9 @@ import falcon
 
 from api import render
 from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
+from app import callbacks
 from app.jobs import store as jobstore
+from app.jobs import views
 from app.jobs.models import Job
 from app.jobs.spec import JOB_TYPES, STATUSES, parse_preview
 from app.secrets.sealing import SecretBox
@@ -117,14 +119,23 @@ class ExecutionsResource:
             since=when(req, "from"),
             until=when(req, "to"),
         )
-        resp.media = {"executions": [render.execution(row) for row in rows]}
+        resp.media = {"executions": [views.execution(row) for row in rows]}
 
 
 class ExecutionResource:
+    """GET /v1/executions/{id}: the execution, and how its callback went."""
+
     uses_db = True
 
+    def __init__(self, db):
+        self.db = db
+
     def on_get(self, req, resp, execution_id_text):
-        resp.media = render.execution(jobstore.get_execution(execution_id(execution_id_text)))
+        found = jobstore.get_execution(execution_id(execution_id_text))
+        resp.media = {
+            **views.execution(found),
+            "callback": callbacks.of_execution(self.db, found.id),
+        }
 
 
 class PreviewResource:

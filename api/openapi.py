@@ -130,7 +130,10 @@ def document() -> dict:
                 "post": _operation(
                     "runJob",
                     "Run a job now, outside its schedule",
-                    {"202": job, "409": _body(schemas.ERROR, "the job is executing")},
+                    {
+                        "202": job,
+                        "409": _body(schemas.ERROR, "executing, or redrives pending"),
+                    },
                     target=_JOB_ID,
                 )
             },
@@ -153,7 +156,7 @@ def document() -> dict:
                 "get": _operation(
                     "getExecution",
                     "An execution",
-                    {"200": _body(schemas.EXECUTION, "execution")},
+                    {"200": _body(schemas.ONE_EXECUTION, "the execution and its callback")},
                     target=_EXECUTION_ID,
                 )
             },
@@ -163,6 +166,66 @@ def document() -> dict:
                     "The next fire times of a schedule; nothing is stored",
                     {"200": _body(schemas.NEXT_RUNS, "fire times in the schedule's zone")},
                     body=schemas.PREVIEW,
+                )
+            },
+            "/v1/dead-letters": {
+                "get": _operation(
+                    "listDeadLetters",
+                    "Dead letters, newest first",
+                    {"200": _body(schemas.DEAD_LETTERS, "dead letters")},
+                    parameters=[
+                        _query(
+                            "limit",
+                            {"type": "integer", "minimum": 1, "maximum": 1000},
+                            "page size (default 20)",
+                        ),
+                        _query("after", {"type": "integer"}, "keyset page: older than this id"),
+                        _query("job_id", {"type": "string", "format": "uuid"}, "of this job"),
+                        _query("from", schemas.TIMESTAMP, "failed at or after"),
+                        _query("to", schemas.TIMESTAMP, "failed before"),
+                    ],
+                ),
+                "delete": _operation(
+                    "deleteDeadLetters",
+                    "Delete the dead letters a selector takes (not those pending a redrive)",
+                    {"200": _body(schemas.COUNT, '{"deleted": n}')},
+                    body=schemas.DEAD_LETTER_SELECTOR,
+                ),
+            },
+            "/v1/dead-letters/redrive": {
+                "post": _operation(
+                    "redriveDeadLetters",
+                    "Redrive the dead letters a selector takes",
+                    {"202": _body(schemas.COUNT, '{"redriven": n}')},
+                    body=schemas.DEAD_LETTER_SELECTOR,
+                )
+            },
+            "/v1/dead-letters/{id}": {
+                "get": _operation(
+                    "getDeadLetter",
+                    "A dead letter",
+                    {"200": _body(schemas.DEAD_LETTER, "dead letter")},
+                    target=_EXECUTION_ID,
+                ),
+                "delete": _operation(
+                    "deleteDeadLetter",
+                    "Delete a dead letter",
+                    {
+                        "204": {"description": "deleted"},
+                        "409": _body(schemas.ERROR, "its redrive is pending"),
+                    },
+                    target=_EXECUTION_ID,
+                ),
+            },
+            "/v1/dead-letters/{id}/redrive": {
+                "post": _operation(
+                    "redriveDeadLetter",
+                    "Run a dead letter's delivery again, with its delivery id",
+                    {
+                        "202": _body(schemas.DEAD_LETTER, "the dead letter, its redrive pending"),
+                        "409": _body(schemas.ERROR, "the job is executing, or already redriven"),
+                    },
+                    target=_EXECUTION_ID,
                 )
             },
             "/health": {

@@ -2,9 +2,10 @@
 
 from datetime import UTC, datetime
 
-from app.jobs.models import Execution, Job
+from app.jobs.models import DeadLetter, Execution, Job
 from app.jobs.store import schedule_of
-from app.secrets.redaction import redact_amqp, redact_http
+from app.jobs.views import timestamp
+from app.secrets.redaction import CALLBACKS, redact_amqp, redact_http, split_callback
 from app.timing.cron_words import describe
 from app.timing.durations import format_duration
 from app.timing.retry import policy_from_json
@@ -12,10 +13,6 @@ from app.timing.schedule import upcoming, zone
 
 # How many fire times a job shows in next_runs.
 NEXT_RUNS = 5
-
-
-def timestamp(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def duration(seconds: float | None) -> str | None:
@@ -49,6 +46,10 @@ def job(row: Job, last: Execution | None) -> dict:
         "next_runs": next_runs(row),
         "last_execution": outcome(last),
         "run_requested_at": timestamp(row.run_requested_at),
+        "pause_after_failures": row.pause_after_failures,
+        "consecutive_failures": row.consecutive_failures,
+        "paused_reason": row.paused_reason,
+        **{name: callback(getattr(row, name)) for name in CALLBACKS},
         "created_at": timestamp(row.created_at),
         "updated_at": timestamp(row.updated_at),
     }
@@ -58,6 +59,10 @@ def job(row: Job, last: Execution | None) -> dict:
     if row.amqp_job is not None:
         shown["amqp_job"] = redact_amqp(row.amqp_job)
     return shown
+
+
+def callback(stored: dict | None) -> dict | None:
+    return None if stored is None else split_callback("callback", stored)[0]
 
 
 def next_runs(row: Job) -> list[str]:
@@ -84,21 +89,22 @@ def outcome(row: Execution | None) -> dict | None:
     }
 
 
-def execution(row: Execution) -> dict:
+def dead_letter(row: DeadLetter) -> dict:
     return {
         "id": row.id,
         "job_id": str(row.job_id),
+        "execution_id": row.execution_id,
         "delivery_id": str(row.delivery_id),
         "scheduled_for": timestamp(row.scheduled_for),
-        "manual": row.manual,
-        "start_time": timestamp(row.start_time),
-        "end_time": timestamp(row.end_time),
-        "success": row.status == "SUCCESSFUL",
-        "status": row.status,
+        "failed_at": timestamp(row.failed_at),
         "attempts": row.attempts,
-        "error_message": row.error_message,
         "status_code": row.status_code,
-        "response_excerpt": row.response_excerpt,
-        "lag_ms": row.lag_ms,
-        "duration_ms": row.duration_ms,
+        "error_kind": row.error_kind,
+        "error_message": row.error_message,
+        "error_detail": row.error_detail,
+        "request": row.request,
+        "redrive_of": row.redrive_of,
+        "redrive_requested_at": timestamp(row.redrive_requested_at),
+        "redriven_at": timestamp(row.redriven_at),
+        "redrive_execution_id": row.redrive_execution_id,
     }

@@ -73,10 +73,21 @@ def page(req: falcon.Request) -> tuple[int, int]:
     return limit, offset
 
 
-def execution_id(value: str) -> int:
+def execution_id(value: str, what: str = "execution id") -> int:
     if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
-        raise InvalidJob(f"invalid execution id {value!r}: expected a positive integer")
+        raise InvalidJob(f"invalid {what} {value!r}: expected a positive integer")
     return int(value)
+
+
+def uuid_param(req: falcon.Request, name: str) -> uuid.UUID | None:
+    """An optional query parameter holding a UUID."""
+    value = req.get_param(name)
+    if value is None or value == "":
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidJob(f"{name} must be a UUID") from None
 
 
 def choice(req: falcon.Request, name: str, allowed: tuple[str, ...]) -> str | None:

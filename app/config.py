@@ -170,6 +170,12 @@ OPTIONS: tuple[Option, ...] = (
         "delete executions that ended longer ago than this (e.g. 30d); 0 keeps all",
     ),
     Option(
+        "dead-letter-retention",
+        "duration",
+        "14d",
+        "delete dead letters that failed longer ago than this; 0 keeps all",
+    ),
+    Option(
         "api-keys",
         "csv",
         "",
@@ -264,6 +270,7 @@ class Config:
     worker_shutdown_timeout: float
     job_timeout: float
     execution_retention: float
+    dead_letter_retention: float
     api_keys: tuple[str, ...]
     secret_key: tuple[str, ...]
     signing_key: str

@@ -13,5 +13,9 @@ class JobNotFound(SchedulerError, LookupError):
     """No job (or execution) has the id asked for."""
 
 
-class JobBusy(SchedulerError):
+class Conflict(SchedulerError):
+    """The request does not fit the state of what it acts on; str(error) says why."""
+
+
+class JobBusy(Conflict):
     """The job is executing; the request would run it twice at once."""

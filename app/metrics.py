@@ -27,6 +27,16 @@ ATTEMPTS = Counter(
     "Attempts made at targets, by job type and result",
     ["type", "result"],
 )
+ATTEMPT_FAILURES = Counter(
+    "scheduler_attempt_failures_total",
+    "Failed attempts, by job type and kind of failure (docs/api.md, Failures)",
+    ["type", "error_kind"],
+)
+CALLBACKS = Counter(
+    "scheduler_callbacks_total",
+    "Callback attempts, by event and result (delivered or failed)",
+    ["event", "result"],
+)
 EXECUTION_DURATION = Histogram(
     "scheduler_execution_duration_seconds",
     "From the start of an execution's first attempt to its end, retries included",
@@ -62,14 +72,15 @@ API_DURATION = Histogram(
 
 class TableCollector(Collector):
     """The jobs table's backlog, read when scraped: due but unclaimed, and claimed
-    but past their lock time (a holder gone; claimed again soon)."""
+    but past their lock time (a holder gone; claimed again soon); and the dead
+    letters not redriven."""
 
-    def __init__(self, read: Callable[[], tuple[int, int]]):
-        self.read = read  # () -> (due_unclaimed, locked_past_lock_time)
+    def __init__(self, read: Callable[[], tuple[int, int, int]]):
+        self.read = read  # () -> (due_unclaimed, locked_past_lock_time, dead_letters)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
-            due, expired = self.read()
+            due, expired, dead = self.read()
         except Exception as error:  # the scrape still answers, without these
             log.warning("cannot read the backlog for /metrics: %s", str(error).strip())
             return
@@ -80,6 +91,9 @@ class TableCollector(Collector):
             "scheduler_expired_claims",
             "Claims past their lock time, not yet claimed again",
             value=expired,
+        )
+        yield GaugeMetricFamily(
+            "scheduler_dead_letters", "Dead letters not redriven (GET /v1/dead-letters)", value=dead
         )
 
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from app.claims.statements import EXPIRED, FREE_TO_CLAIM
 
 # Due now and not claimed; claimed but past the lock time (holder gone). Both scan
-# the due range of the due index only, so they cost what the backlog is.
+# the due range of the due index only, so they cost what the backlog is. And the
+# dead letters not redriven, which retention bounds.
 BACKLOG = f"""
 SELECT count(*) FILTER (WHERE {FREE_TO_CLAIM}),
-       count(*) FILTER (WHERE lock_token IS NOT NULL AND {EXPIRED})
+       count(*) FILTER (WHERE lock_token IS NOT NULL AND {EXPIRED}),
+       (SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL)
 FROM jobs
 WHERE status = 'RUNNING' AND next_run <= now()
 """
@@ -33,14 +35,15 @@ class Status:
     jobs_by_status: dict[str, int]
     due_unclaimed: int
     expired_claims: int
+    dead_letters: int  # not redriven
     executions: int  # in the window
     failures: int
     lag_p50_ms: float | None
     lag_p99_ms: float | None
 
 
-def backlog(db) -> tuple[int, int]:
-    """(due and unclaimed, claimed past their lock time)."""
+def backlog(db) -> tuple[int, int, int]:
+    """(due and unclaimed, claimed past their lock time, dead letters not redriven)."""
     with db.connection_context():
         return tuple(db.execute_sql(BACKLOG).fetchone())
 
@@ -49,5 +52,5 @@ def status(db, window_seconds: float = 3600) -> Status:
     with db.connection_context():
         by_status = dict(db.execute_sql(JOBS_BY_STATUS).fetchall())
         recent = db.execute_sql(RECENT_EXECUTIONS, {"seconds": window_seconds}).fetchone()
-        due, expired = db.execute_sql(BACKLOG).fetchone()
-    return Status(by_status, due, expired, *recent)
+        waiting = db.execute_sql(BACKLOG).fetchone()
+    return Status(by_status, *waiting, *recent)

@@ -1,7 +1,8 @@
 """Chaos: SIGKILL ticks and workers, restart RabbitMQ and PostgreSQL, while jobs run.
 
-Then checks that no job was lost, no job ran twice at once, and every repeat was
-an at-least-once redelivery carrying the same delivery id.
+Then checks that no job was lost, no job ran twice at once, every repeat was an
+at-least-once redelivery carrying the same delivery id, and every failure left its
+dead letter and had its callback delivered.
 
     python bench/chaos.py [--jobs 3000] [--spread 60] [--recurring 20] [--kill-every 3]
 
@@ -19,9 +20,12 @@ immediate`, a crash, then a start that recovers from the WAL). Then it waits unt
 every job is done (or --settle seconds) and prints the report. Locks last 10 s and
 an attempt at most 5 s, so that a claim lost with its holder comes back within the
 run; the ticks keep the service's scheduler-interval (10 s) unless --interval says
-otherwise. Exit status 1 when
-a job was lost, two deliveries of one job overlapped, or a repeat carried another
-delivery id; 77 when the private servers cannot run on this machine.
+otherwise. --failing one-off jobs, due over the spread too, call a route that
+answers 500, with no retry and an `on_failure` callback to the target: each must
+end with a FAILED execution, its dead letter, and its callback received. Exit
+status 1 when a job was lost, two deliveries of one job overlapped, a repeat
+carried another delivery id, or a dead letter or a callback was lost; 77 when the
+private servers cannot run on this machine.
 """
 
 import argparse
@@ -59,15 +63,30 @@ SETTINGS = {
     "SCHEDULER_TICK_METRICS_HOST": "off",
     "SCHEDULER_WORKER_METRICS_HOST": "off",
 }
-UNFINISHED = """
+FAILING = "failing"  # the tag of the jobs whose target always fails
+# A one-off job is done once it has the execution it is meant to end with, and a
+# recurring one once it is past its end; the outbox, once nothing is pending.
+UNFINISHED = f"""
 SELECT count(*) FILTER (WHERE execute_at IS NOT NULL AND (next_run IS NOT NULL
            OR NOT EXISTS (SELECT 1 FROM executions e
-                          WHERE e.job_id = j.id AND e.status = 'SUCCESSFUL'))),
+                          WHERE e.job_id = j.id AND e.status = CASE
+                              WHEN '{FAILING}' = ANY(j.tags) THEN 'FAILED'
+                              ELSE 'SUCCESSFUL' END))),
        count(*) FILTER (WHERE cron_schedule IS NOT NULL
-           AND (next_run IS NOT NULL OR lock_token IS NOT NULL))
+           AND (next_run IS NOT NULL OR lock_token IS NOT NULL)),
+       (SELECT count(*) FROM callbacks WHERE status = 'PENDING')
 FROM jobs j
 """
 EXECUTIONS = "SELECT job_id::text, delivery_id::text, scheduled_for, status FROM executions"
+# Each FAILED execution with its dead letter and its callback, if it has them.
+FAILURES = """
+SELECT e.id, e.job_id::text, d.id, c.status
+FROM executions e
+LEFT JOIN dead_letters d ON d.execution_id = e.id
+LEFT JOIN callbacks c ON c.execution_id = e.id
+WHERE e.status = 'FAILED'
+"""
+CALLBACK_PATH = "/callback"
 SHOWN = 20  # details of each kind of finding in the report; all of them go to --json
 
 
@@ -99,11 +118,16 @@ class HoldingTarget(Target):
     def __init__(self, seed: int):
         super().__init__()
         self.visits: list[Visit] = []
+        self.callbacks: list[Hit] = []  # answered at once, apart from the deliveries
         self.in_flight: dict[str, list[Visit]] = defaultdict(list)
         self.lock = threading.Lock()
         self.random = random.Random(seed)
 
     def receive(self, hit, connection) -> None:
+        if hit.path.startswith(CALLBACK_PATH):
+            self.callbacks.append(hit)
+            super().receive(hit, connection)
+            return
         slot = hit.scheduled_for and datetime.fromisoformat(hit.scheduled_for)
         visit = Visit(hit, slot)
         with self.lock:
@@ -307,7 +331,7 @@ def circumstances(events: list[Event], at: float) -> str | None:
     return "; ".join(parts) or None
 
 
-def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
+def analyse(target, slots, recurring, failing, executions, failures, events) -> tuple[dict, dict]:
     """The figures and the details behind each finding."""
     visits = target.visits
     one_off = harness.deliveries([v.hit for v in visits], slots)
@@ -332,7 +356,9 @@ def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
     for visit in visits:
         first_visit.setdefault(visit.hit.delivery_id, visit)
     missing = sorted(set(first_visit) - recorded)
-    not_successful = [row for row in executions if row[3] != "SUCCESSFUL"]
+    not_successful = [row for row in executions if row[3] != "SUCCESSFUL" and row[0] not in failing]
+    told = {json.loads(hit.body)["execution"]["id"] for hit in target.callbacks}
+    failed = [row for row in failures if row[1] in failing]
     recorded_twice = {d: n for d, n in Counter(row[1] for row in executions).items() if n > 1}
     recurring_slots = {key for key in by_slot if key[0] in recurring}
 
@@ -370,6 +396,10 @@ def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
             for j, d, s, st in not_successful
         ],
         "recorded_twice": recorded_twice,
+        "failing_jobs_never_failed": sorted(failing - {row[1] for row in failed}),
+        "dead_letters_lost": [row[0] for row in failed if row[2] is None],
+        "callbacks_lost": [row[0] for row in failed if row[0] not in told],
+        "callbacks_not_delivered": [row for row in failed if row[3] != "DELIVERED"],
     }
     lateness = one_off.lateness
     figures = {
@@ -390,6 +420,13 @@ def analyse(target, slots, recurring, executions, events) -> tuple[dict, dict]:
         "execution_rows": len(executions),
         "executions_not_successful": len(not_successful),
         "delivery_ids_recorded_twice": len(recorded_twice),
+        "failing_jobs": len(failing),
+        "failed_executions": len(failed),
+        "failing_jobs_never_failed": len(details["failing_jobs_never_failed"]),
+        "dead_letters_lost": len(details["dead_letters_lost"]),
+        "callbacks_received": len(target.callbacks),
+        "callbacks_lost": len(details["callbacks_lost"]),
+        "callbacks_not_delivered": len(details["callbacks_not_delivered"]),
         "lateness_p50_ms": round(harness.percentile(lateness, 50) * 1000, 1) if lateness else None,
         "lateness_p99_ms": round(harness.percentile(lateness, 99) * 1000, 1) if lateness else None,
         "lateness_max_ms": round(max(lateness) * 1000, 1) if lateness else None,
@@ -421,6 +458,15 @@ def rows(figures: dict) -> list[list]:
         ["execution rows", f["execution_rows"]],
         ["execution rows not SUCCESSFUL", f["executions_not_successful"]],
         ["delivery ids with 2+ execution rows", f["delivery_ids_recorded_twice"]],
+        [
+            "failing jobs / their FAILED executions",
+            f"{f['failing_jobs']} / {f['failed_executions']}",
+        ],
+        ["failing jobs with no FAILED execution", f["failing_jobs_never_failed"]],
+        ["FAILED executions with no dead letter", f["dead_letters_lost"]],
+        ["callbacks received (repeats included)", f["callbacks_received"]],
+        ["FAILED executions whose callback never came", f["callbacks_lost"]],
+        ["  or is not recorded DELIVERED", f["callbacks_not_delivered"]],
         [
             "one-off lateness p50 / p99 / max ms",
             f"{f['lateness_p50_ms']} / {f['lateness_p99_ms']} / {f['lateness_max_ms']}",
@@ -469,6 +515,28 @@ def create_recurring(session, api: str, url: str, count: int, end: float) -> set
     return created
 
 
+def create_failing(
+    session, api: str, url: str, count: int, start: float, spread: float
+) -> set[str]:
+    """`count` one-off jobs due over the spread whose target answers 500, with no
+    retry, and an on_failure callback to the target."""
+    created = set()
+    for i in range(count):
+        body = {
+            "type": "HTTP",
+            "execute_at": rfc3339(start + (i + 0.5) * spread / count),
+            "tags": [FAILING],
+            "retry_policy": {"max_attempts": 1},
+            "on_failure": {"url": url + CALLBACK_PATH},
+            "http_job": http_job(url + "/status/500"),
+        }
+        response = session.post(f"{api}/v1/jobs", json=body, timeout=30)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /v1/jobs answered {response.status_code}: {response.text}")
+        created.add(response.json()["id"])
+    return created
+
+
 def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
     began = time.time()
     rng = random.Random(seed)
@@ -493,6 +561,7 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
             start = time.time() + args.lead
             end = start + args.spread
             recurring = create_recurring(session, api, target.url, args.recurring, end)
+            failing = create_failing(session, api, target.url, args.failing, start, args.spread)
             created = threading.Event()
             faults.run(faults.kills, start, end, args.kill_every, kinds)
             if not args.no_broker_restart:
@@ -516,8 +585,12 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
         with services.connect() as connection, connection.cursor() as cursor:
             cursor.execute(EXECUTIONS)
             executions = cursor.fetchall()
+            cursor.execute(FAILURES)
+            failures = cursor.fetchall()
 
-        figures, details = analyse(target, spread.slots, recurring, executions, faults.events)
+        figures, details = analyse(
+            target, spread.slots, recurring, failing, executions, failures, faults.events
+        )
         outages = Counter(e.what for e in faults.events)
         figures.update(
             infrastructure=f"private PostgreSQL {services.pg_host} (fsync on), "
@@ -541,6 +614,7 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
             "jobs": args.jobs,
             "spread": f"{args.spread:g}s",
             "recurring": args.recurring,
+            "failing": args.failing,
             "kills": args.kills or f"any every {args.kill_every:g}s",
             "broker_restart": not args.no_broker_restart,
             "db_restart": not args.no_db_restart,
@@ -570,7 +644,15 @@ def run_chaos(args, kinds: list[str] | None, seed: int) -> int:
             }
             with open(args.json, "w") as out:
                 json.dump(report, out, indent=2, default=str)
-    failed = figures["lost"] or figures["overlapping"] or figures["duplicates_different_id"]
+    failed = (
+        figures["lost"]
+        or figures["overlapping"]
+        or figures["duplicates_different_id"]
+        or figures["failing_jobs_never_failed"]
+        or figures["dead_letters_lost"]
+        or figures["callbacks_lost"]
+        or figures["callbacks_not_delivered"]
+    )
     return 1 if failed else 0
 
 
@@ -581,6 +663,12 @@ def main() -> None:
         "--spread", type=float, default=60, help="seconds their slots cover (default 60)"
     )
     parser.add_argument("--recurring", type=int, default=20, help='"* * * * * *" jobs (default 20)')
+    parser.add_argument(
+        "--failing",
+        type=int,
+        default=100,
+        help="one-off jobs that fail, each with a callback (default 100)",
+    )
     parser.add_argument(
         "--lead", type=float, default=5, help="seconds to the first slot (default 5)"
     )

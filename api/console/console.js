@@ -7,6 +7,7 @@ const KEY_STORAGE = "scheduler.apiKey";
 const JOBS_PAGE = 25;
 const HISTORY_PAGE = 20;
 const CHART_EXECUTIONS = 500; // the newest executions the charts are drawn from
+const DEAD_LETTERS_SHOWN = 20; // the newest dead letters a job's page lists
 const CHART_BUCKETS = 30;
 const OVERDUE_MS = 60_000; // a next run this far in the past is shown as late
 
@@ -259,10 +260,11 @@ function jobsPager(jobs, more) {
 // --- one job ------------------------------------------------------------------------
 
 async function jobPage(mine, id, historyOffset = 0) {
-  const [job, recent, history] = await Promise.all([
+  const [job, recent, history, dead] = await Promise.all([
     api("GET", `/v1/jobs/${id}`),
     api("GET", `/v1/jobs/${id}/executions?limit=${CHART_EXECUTIONS}`),
     api("GET", `/v1/jobs/${id}/executions?limit=${HISTORY_PAGE + 1}&offset=${historyOffset}`),
+    api("GET", `/v1/dead-letters?job_id=${id}&limit=${DEAD_LETTERS_SHOWN}`),
   ]);
   const reload = (offset) => jobPage(++ticket, id, offset).catch(showError);
   mount(
@@ -271,6 +273,7 @@ async function jobPage(mine, id, historyOffset = 0) {
     h("div", { class: "grid" }, jobFacts(job), nextRuns(job)),
     h("div", { class: "grid" }, outcomesChart(recent.executions), lagChart(recent.executions)),
     historyTable(history.executions, historyOffset, reload),
+    deadLetters(dead.dead_letters, () => reload(historyOffset)),
     h(
       "details",
       { class: "card", open: true },
@@ -325,6 +328,9 @@ function jobFacts(job) {
     ["Last outcome", lastOutcome(job.last_execution)],
     ["Runs", job.max_runs == null ? job.runs : `${job.runs} of ${job.max_runs}`],
     ["Run requested", job.run_requested_at ? when(job.run_requested_at) : null],
+    ["Paused because", job.paused_reason ? h("span", { id: "paused-reason", class: "error" }, job.paused_reason) : null],
+    ["Failures in a row", job.consecutive_failures ? pauseAfter(job) : null],
+    ["Callbacks", callbacks(job)],
     ["Tags", job.tags.length ? job.tags.join(", ") : "—"],
     ["Created", localTime(job.created_at)],
     ["Updated", localTime(job.updated_at)],
@@ -334,6 +340,61 @@ function jobFacts(job) {
     { class: "card" },
     h("h2", {}, "Job"),
     h("dl", { class: "facts" }, facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
+  );
+}
+
+function pauseAfter(job) {
+  const limit = job.pause_after_failures;
+  return limit == null ? job.consecutive_failures : `${job.consecutive_failures} (pauses at ${limit})`;
+}
+
+function callbacks(job) {
+  const named = [["on failure", job.on_failure], ["on success", job.on_success]].filter(([, hook]) => hook);
+  if (!named.length) return null;
+  return h("span", {}, named.map(([name, hook], i) => [i ? "; " : "", `${name}: `, h("span", { class: "mono" }, hook.url)]));
+}
+
+// A failure's one sentence, its library's own words on demand.
+function failure(run) {
+  if (!run.error_message) return "";
+  if (!run.error_detail) return run.error_message;
+  return h("details", { class: "failure" }, h("summary", {}, run.error_message), h("pre", {}, run.error_detail));
+}
+
+function deadLetters(letters, reload) {
+  const redrive = (letter) => async () => {
+    try {
+      await api("POST", `/v1/dead-letters/${letter.id}/redrive`);
+      notify("Redrive requested: the failed delivery runs again, with its delivery id.");
+    } catch (error) {
+      showError(error);
+    }
+    await reload();
+  };
+  const state = (letter) => {
+    if (letter.redriven_at) return h("span", { class: "muted" }, "redriven ", when(letter.redriven_at));
+    if (letter.redrive_requested_at) return h("span", { class: "muted" }, "redrive pending");
+    return h("button", { class: "redrive", onclick: redrive(letter) }, "Redrive");
+  };
+  const headings = ["Failed", "Slot", "Attempts", "Status code", "Error", ""];
+  const rows = letters.map((letter) =>
+    h(
+      "tr",
+      { class: "dead-letter" },
+      h("td", { class: "mono" }, localTime(letter.failed_at)),
+      h("td", { class: "mono" }, localTime(letter.scheduled_for)),
+      h("td", { class: "num" }, letter.attempts),
+      h("td", { class: "num" }, letter.status_code ?? "—"),
+      h("td", { class: "wrap" }, failure(letter)),
+      h("td", {}, state(letter)),
+    ),
+  );
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No dead letters.")));
+  return h(
+    "section",
+    { class: "card table", id: "dead-letters" },
+    h("h2", { class: "table-title" }, "Dead letters"),
+    h("table", {}, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
   );
 }
 
@@ -357,7 +418,7 @@ function historyTable(executions, offset, reload) {
       h("td", { class: "num" }, run.status_code ?? "—"),
       h("td", { class: "num" }, milliseconds(run.duration_ms)),
       h("td", { class: "num" }, milliseconds(run.lag_ms)),
-      h("td", { class: "wrap" }, run.error_message || ""),
+      h("td", { class: "wrap" }, failure(run)),
     ),
   );
   if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No executions yet.")));

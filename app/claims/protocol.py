@@ -24,7 +24,7 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float =
     with db.connection_context():
         rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
     [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]
-    return Claimed([Claim(*row[:4]) for row in rows if row[0] is not None], free, next_due_in)
+    return Claimed([Claim(*row[:5]) for row in rows if row[0] is not None], free, next_due_in)
 
 
 def start_attempt(
@@ -148,9 +148,18 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "error_message": _storable(outcome.error_message),
         "status_code": outcome.status_code,
         "response_excerpt": _storable(outcome.response_excerpt),
-        "lag_ms": _millis(outcome.start_time - claim.scheduled_for),
+        # A redrive starts long after its slot, by an operator's choice: not lateness.
+        "lag_ms": None
+        if claim.redrive_of is not None
+        else _millis(outcome.start_time - claim.scheduled_for),
         "duration_ms": _millis(outcome.end_time - outcome.start_time),
-        "attempt_key": finishing.attempt_key,
+        # A finish without one is recorded as it comes (its dead letter joins on it).
+        "attempt_key": finishing.attempt_key or uuid.uuid4(),
+        "error_kind": outcome.error_kind,
+        "error_detail": _storable(outcome.error_detail),
+        "request": outcome.request,
+        "redrive_of": claim.redrive_of,
+        "callback": finishing.callback,
         "next_run": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
         if basis
         else None,

@@ -20,10 +20,13 @@ FREE_TO_CLAIM = f"(locked_until IS NULL OR {EXPIRED})"
 
 # Lock up to (max_jobs - this owner's unfinished claims) due jobs, skipping rows
 # another claimer is locking, and give each a fresh token: first jobs whose run
-# was requested (run now), then jobs whose slot comes within `ahead` seconds,
-# oldest first; a job with both is claimed for its slot, which serves the request
-# too. Each scan follows its index and stops once it has enough, so a claim costs
-# the same whatever the backlog. Always one row more than the claims, with the id
+# was requested (run now, or a redrive), then jobs whose slot comes within `ahead`
+# seconds, oldest first; a job with both is claimed for its slot, which serves a
+# run now too. A requested job runs its oldest pending redrive, for that dead
+# letter's slot (so with its delivery id), unless a run now was asked before it:
+# run_requested_at is the earliest request, a run now's or a redrive's. Each scan
+# follows its index and stops once it has enough, so a claim costs the same
+# whatever the backlog. Always one row more than the claims, with the id
 # NULL: it carries the free capacity found and the seconds until the next slot is
 # within `ahead` (NULL: none), by the database's clock, so the tick knows how
 # long to sleep.
@@ -35,13 +38,22 @@ WITH horizon AS (
     FROM jobs
     WHERE locked_by = %(owner)s AND NOT {EXPIRED}
 ), requested AS (
-    SELECT id FROM jobs
+    SELECT id, run_requested_at FROM jobs
     WHERE run_requested_at IS NOT NULL
       AND NOT COALESCE(status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon), false)
       AND {FREE_TO_CLAIM}
     ORDER BY run_requested_at
     LIMIT (SELECT free FROM capacity)
     FOR UPDATE SKIP LOCKED
+), redrives AS (
+    SELECT r.id AS job_id, d.id AS dead_letter_id, d.scheduled_for
+    FROM requested AS r CROSS JOIN LATERAL (
+        SELECT id, scheduled_for, redrive_requested_at FROM dead_letters
+        WHERE job_id = r.id AND redrive_requested_at IS NOT NULL
+        ORDER BY redrive_requested_at, id
+        LIMIT 1
+    ) AS d
+    WHERE d.redrive_requested_at <= r.run_requested_at
 ), scheduled AS (
     SELECT id FROM jobs
     WHERE status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon)
@@ -62,9 +74,11 @@ WITH horizon AS (
              THEN j.next_run ELSE j.run_requested_at END AS slot,
         NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= horizon.due_by, false) AS manual
 )
-SELECT id, lock_token, slot, manual, NULL, NULL FROM claimed
+SELECT c.id, c.lock_token, COALESCE(r.scheduled_for, c.slot), c.manual, r.dead_letter_id,
+    NULL, NULL
+FROM claimed AS c LEFT JOIN redrives AS r ON r.job_id = c.id
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, free,
+SELECT NULL, NULL, NULL, NULL, NULL, free,
     EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
                         WHERE status = 'RUNNING' AND next_run > due_by) - due_by)::float8
 FROM capacity, horizon
@@ -95,6 +109,7 @@ FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(i
 WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
+    on_success IS NOT NULL, on_failure IS NOT NULL,
     execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
 """
 
@@ -129,21 +144,41 @@ finished AS (
         job_id uuid, token uuid, delivery_id uuid, scheduled_for timestamptz,
         manual boolean, start_time timestamptz, end_time timestamptz, status text,
         attempts int, error_message text, status_code int, response_excerpt text,
-        lag_ms bigint, duration_ms bigint, attempt_key uuid, next_run timestamptz, served int,
+        lag_ms bigint, duration_ms bigint, attempt_key uuid, error_kind text,
+        error_detail text, request jsonb, redrive_of bigint, callback text,
+        next_run timestamptz, served int,
         execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
         ends_at timestamptz, max_runs int, runs int)
 )"""
 
 # Move each job on and release it, only under its claim's token and only if its
 # schedule is still the one the next run was computed from. A requested run
-# leaves the schedule as it is; any pending request is served. Wakes the ticks
-# when a job is now due within `wake_within` seconds, sooner than they may poll.
+# leaves the schedule as it is; a pending run now is served, and the redrives
+# still pending (but the one served) keep the job requested. Counts consecutive
+# failures, and pauses a job that reached its pause_after_failures (with a
+# job.paused callback to its on_failure). Wakes the ticks when a job is now due
+# within `wake_within` seconds, sooner than they may poll, or is still requested.
+_FAILED_IN_A_ROW = (
+    "j.status = 'RUNNING' AND f.status = 'FAILED' "
+    "AND j.consecutive_failures + 1 >= j.pause_after_failures"
+)
 _ADVANCED = f"""
 advanced AS (
     UPDATE jobs AS j
     SET next_run = CASE WHEN f.manual THEN j.next_run ELSE f.next_run END,
         runs = j.runs + f.served,
-        run_requested_at = NULL,
+        run_requested_at = CASE WHEN j.run_requested_at IS NULL THEN NULL ELSE (
+            SELECT min(d.redrive_requested_at) FROM dead_letters AS d
+            WHERE d.job_id = j.id AND d.redrive_requested_at IS NOT NULL
+              AND d.id IS DISTINCT FROM f.redrive_of) END,
+        consecutive_failures = CASE f.status WHEN 'FAILED' THEN j.consecutive_failures + 1
+                                             WHEN 'SUCCESSFUL' THEN 0
+                                             ELSE j.consecutive_failures END,
+        status = CASE WHEN {_FAILED_IN_A_ROW} THEN 'STOPPED' ELSE j.status END,
+        paused_reason = CASE WHEN {_FAILED_IN_A_ROW}
+            THEN format('%%s consecutive failures; last: %%s', j.consecutive_failures + 1,
+                        f.error_message)
+            ELSE j.paused_reason END,
         locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
@@ -152,12 +187,20 @@ advanced AS (
           IS NOT DISTINCT FROM
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
            f.runs)
-    RETURNING j.id, f.token, j.next_run
+    RETURNING j.id, f.token, j.next_run, j.run_requested_at,
+        -- paused by this finish (only a pause sets the reason, and only once a streak)
+        j.paused_reason IS NOT NULL AND f.status = 'FAILED'
+            AND j.consecutive_failures = j.pause_after_failures
+            AND j.on_failure IS NOT NULL AS tell_paused
+), told_paused AS (
+    INSERT INTO callbacks (job_id, event) SELECT id, 'job.paused' FROM advanced WHERE tell_paused
 )
 SELECT a.id, a.token FROM advanced AS a, (
     SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (
         SELECT 1 FROM advanced
-        WHERE next_run <= now() + make_interval(secs => %(wake_within)s) LIMIT 1
+        WHERE next_run <= now() + make_interval(secs => %(wake_within)s)
+           OR run_requested_at IS NOT NULL
+        LIMIT 1
     ) AS soon
 ) AS woken
 """
@@ -165,20 +208,49 @@ SELECT a.id, a.token FROM advanced AS a, (
 # Finish a batch of executions in one statement: record each one, whether or not
 # its claim still holds (the delivery happened; a job deleted meanwhile gets no
 # record; an attempt already recorded, by a try whose answer was lost, is not
-# recorded again), and advance the jobs as above; returns the ids advanced. A finish not
-# advanced (stale claim, or the schedule changed during the run) is retried with
+# recorded again), with a dead letter for each FAILED one and the callback its job
+# asks for in the outbox (app/callbacks.py); mark the dead letters
+# redriven (a success) or tried (a failure, which has a dead letter of its own);
+# and advance the jobs as above; returns the ids advanced. A finish not advanced
+# (stale claim, or the schedule changed during the run) is retried with
 # ADVANCE_IF_HELD under a row lock, from the schedule as it is now.
 FINISH_MANY = f"""
 WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
                             status, attempts, error_message, status_code, response_excerpt,
-                            lag_ms, duration_ms, attempt_key)
+                            lag_ms, duration_ms, attempt_key, error_kind, error_detail,
+                            redrive_of)
     SELECT f.job_id, f.delivery_id, f.scheduled_for, f.manual, f.start_time, f.end_time,
         f.status, f.attempts, f.error_message, f.status_code, f.response_excerpt,
-        f.lag_ms, f.duration_ms, f.attempt_key
+        f.lag_ms, f.duration_ms, f.attempt_key, f.error_kind, f.error_detail, f.redrive_of
     FROM finished AS f
     WHERE f.job_id IN (SELECT id FROM locked)
     ON CONFLICT (attempt_key) DO NOTHING
+    RETURNING id, job_id, attempt_key, status, end_time, redrive_of
+), dead AS (
+    INSERT INTO dead_letters (job_id, execution_id, delivery_id, scheduled_for, failed_at,
+                              attempts, status_code, error_kind, error_message, error_detail,
+                              request, redrive_of)
+    SELECT r.job_id, r.id, f.delivery_id, f.scheduled_for, f.end_time, f.attempts,
+        f.status_code, f.error_kind, f.error_message, f.error_detail, f.request, f.redrive_of
+    FROM recorded AS r JOIN finished AS f ON f.attempt_key = r.attempt_key
+    WHERE r.status = 'FAILED'
+    RETURNING id, execution_id
+), told AS (
+    INSERT INTO callbacks (job_id, execution_id, dead_letter_id, event)
+    SELECT r.job_id, r.id, d.id, f.callback
+    FROM recorded AS r JOIN finished AS f ON f.attempt_key = r.attempt_key
+    LEFT JOIN dead AS d ON d.execution_id = r.id
+    WHERE f.callback IS NOT NULL
+), redriven AS (
+    UPDATE dead_letters AS d
+    SET redrive_requested_at = NULL,
+        redriven_at = COALESCE(d.redriven_at,
+                               CASE WHEN r.status = 'SUCCESSFUL' THEN r.end_time END),
+        redrive_execution_id = CASE WHEN d.redriven_at IS NULL THEN r.id
+                                    ELSE d.redrive_execution_id END
+    FROM recorded AS r
+    WHERE d.id = r.redrive_of
 ), {_ADVANCED}"""
 
 ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"

@@ -12,14 +12,16 @@ from app.timing.schedule import Schedule
 class Claim:
     """One claimed slot of one job, as carried by a run message.
 
-    `manual`: the slot is a run requested through the API (run now), which leaves
-    the job's schedule as it is.
+    `manual`: the slot is a run requested through the API (run now or a redrive),
+    which leaves the job's schedule as it is. `redrive_of`: the dead letter whose
+    failed delivery this runs again, for its original slot.
     """
 
     job_id: uuid.UUID
     token: uuid.UUID
     scheduled_for: datetime
     manual: bool = False
+    redrive_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Definition:
     timeout: float | None = None  # seconds per attempt; None: the configured default
     misfire_grace: float | None = None  # seconds a slot may start late; None: any
     secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
+    on_success: bool = False  # the job has a callback for a success
+    on_failure: bool = False  # and for a failure
     basis: Basis | None = None
 
 
@@ -54,9 +58,12 @@ class Outcome:
     end_time: datetime
     status: str  # SUCCESSFUL, FAILED or SKIPPED
     attempts: int
-    error_message: str | None = None
+    error_message: str | None = None  # one short sentence
     status_code: int | None = None
     response_excerpt: str | None = None
+    error_kind: str | None = None  # app/failures.py, KINDS
+    error_detail: str | None = None  # the library's own text
+    request: dict | None = None  # what was sent, secrets "***": kept with a dead letter
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Finishing:
     outcome: Outcome
     basis: Basis | None = None
     attempt_key: uuid.UUID | None = None
+    callback: str | None = None  # the event to call the job's callback with
 
 
 @dataclass(frozen=True)

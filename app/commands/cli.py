@@ -54,7 +54,7 @@ def _tick(config: Config) -> int:
     serve(config.tick_metrics_host)
     log.info("tick %s started, every %gs", settings.owner, settings.interval)
     db = open_database(config)
-    pruner = start_pruner(db, config.execution_retention, stop)
+    pruner = start_pruner(db, config, stop)
     waker = Waker(config)
     try:
         run_tick(db, sender(broker), settings, stop, waker.wait)

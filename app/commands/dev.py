@@ -120,7 +120,7 @@ def _serve(config: Config, where: str) -> int:
         name="tick",
     )
     tick.start()
-    pruner = start_pruner(db, config.execution_retention, stop)
+    pruner = start_pruner(db, config, stop)
     server = web_server(config, db, in_process_broker=not external)
     # waitress leaves its loop and drains on SystemExit. SIGINT is set too: a process
     # started in the background by a script may begin with it ignored.

@@ -29,6 +29,7 @@ def render(report: Status, window: str = "last hour") -> str:
         ("jobs", jobs),
         ("due, not claimed", str(report.due_unclaimed)),
         ("claims past lock time", str(report.expired_claims)),
+        ("dead letters, not redriven", str(report.dead_letters)),
         (f"executions, {window}", str(report.executions)),
         (f"failures, {window}", str(report.failures)),
         (f"lag p50 / p99, {window}", f"{ms(report.lag_p50_ms)} / {ms(report.lag_p99_ms)}"),

@@ -1,4 +1,4 @@
-"""The two tables as peewee models, for the API's reads and writes.
+"""The tables as peewee models, for the API's reads and writes.
 
 The claim protocol does not go through these: its statements are in
 app/claims/statements.py.
@@ -47,6 +47,11 @@ class Job(Model):
     retry_policy = BinaryJSONField(null=True)
     timeout = FloatField(null=True)  # seconds
     secrets = BlobField(null=True)  # sealed (app/secrets/sealing.py); payloads hold "***"
+    pause_after_failures = IntegerField(null=True)
+    consecutive_failures = IntegerField(default=0)
+    paused_reason = TextField(null=True)
+    on_failure = BinaryJSONField(null=True)  # callbacks, "***" for their secrets
+    on_success = BinaryJSONField(null=True)
 
     class Meta:
         table_name = "jobs"
@@ -68,12 +73,39 @@ class Execution(Model):
     lag_ms = BigIntegerField(null=True)
     duration_ms = BigIntegerField(null=True)
     attempt_key = UUIDField(null=True, unique=True)  # recorded once however often tried
+    error_kind = TextField(null=True)
+    error_detail = TextField(null=True)
+    redrive_of = BigIntegerField(null=True)  # the dead letter this execution ran again
 
     class Meta:
         table_name = "executions"
 
 
-MODELS = (Job, Execution)
+class DeadLetter(Model):
+    """A FAILED execution kept to act on (written by app/claims/statements.py, FINISH_MANY)."""
+
+    id = BigAutoField()
+    job = ForeignKeyField(Job, column_name="job_id", on_delete="CASCADE")
+    execution_id = BigIntegerField()
+    delivery_id = UUIDField()
+    scheduled_for = DateTimeTZField()
+    failed_at = DateTimeTZField()
+    attempts = IntegerField()
+    status_code = IntegerField(null=True)
+    error_kind = TextField(null=True)
+    error_message = TextField(null=True)
+    error_detail = TextField(null=True)
+    request = BinaryJSONField(null=True)
+    redrive_of = BigIntegerField(null=True)
+    redrive_requested_at = DateTimeTZField(null=True)
+    redriven_at = DateTimeTZField(null=True)
+    redrive_execution_id = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "dead_letters"
+
+
+MODELS = (Job, Execution, DeadLetter)
 
 
 def bind_models(db) -> None:

@@ -12,7 +12,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from app.callbacks import EVENTS as CALLBACK_EVENTS
 from app.errors import InvalidJob
+from app.failures import KINDS as ERROR_KINDS
 
 
 def _nullable(schema: dict) -> dict:
@@ -70,6 +72,17 @@ RETRY_POLICY = {
     },
 }
 
+CALLBACK = {
+    "type": "object",
+    "description": "POSTed a JSON event after an execution (docs/api.md, Callbacks)",
+    "properties": {
+        "url": STRING,
+        "headers": _nullable(STRING_MAP),
+        "secret_headers": _nullable({"type": "array", "items": STRING}),
+    },
+    "required": ["url"],
+}
+
 _SCHEDULE_FIELDS = {
     "cron_schedule": _nullable(STRING),
     "execute_at": _nullable(TIMESTAMP),
@@ -81,6 +94,9 @@ _SCHEDULE_FIELDS = {
     "retry_policy": _nullable(RETRY_POLICY),
     "timeout": _nullable(DURATION),
     "tags": _nullable({"type": "array", "items": STRING, "maxItems": 32}),
+    "pause_after_failures": _nullable({"type": "integer", "minimum": 1, "maximum": 100}),
+    "on_failure": _nullable(CALLBACK),
+    "on_success": _nullable(CALLBACK),
 }
 
 JOB_CREATE = {
@@ -179,6 +195,11 @@ JOB = {
             }
         ),
         "run_requested_at": _nullable(TIMESTAMP),
+        "pause_after_failures": _nullable({"type": "integer"}),
+        "consecutive_failures": {"type": "integer"},
+        "paused_reason": _nullable(STRING),
+        "on_failure": _nullable(CALLBACK),
+        "on_success": _nullable(CALLBACK),
         "created_at": TIMESTAMP,
         "updated_at": TIMESTAMP,
         "http_job": HTTP_JOB,
@@ -205,7 +226,67 @@ EXECUTION = {
         "response_excerpt": _nullable(STRING),
         "lag_ms": _nullable({"type": "integer"}),
         "duration_ms": _nullable({"type": "integer"}),
+        "error_kind": _nullable({"enum": list(ERROR_KINDS)}),
+        "error_detail": _nullable(STRING),
+        "redrive_of": _nullable({"type": "integer"}),
     },
+}
+
+DEAD_LETTER = {
+    "type": "object",
+    "required": ["id", "job_id", "execution_id", "delivery_id", "scheduled_for", "failed_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "job_id": {"type": "string", "format": "uuid"},
+        "execution_id": {"type": "integer"},
+        "delivery_id": {"type": "string", "format": "uuid"},
+        "scheduled_for": TIMESTAMP,
+        "failed_at": TIMESTAMP,
+        "attempts": {"type": "integer"},
+        "status_code": _nullable({"type": "integer"}),
+        "error_kind": _nullable({"enum": list(ERROR_KINDS)}),
+        "error_message": _nullable(STRING),
+        "error_detail": _nullable(STRING),
+        "request": _nullable({"type": "object", "description": "what was sent, secrets as ***"}),
+        "redrive_of": _nullable({"type": "integer"}),
+        "redrive_requested_at": _nullable(TIMESTAMP),
+        "redriven_at": _nullable(TIMESTAMP),
+        "redrive_execution_id": _nullable({"type": "integer"}),
+    },
+}
+DEAD_LETTERS = {
+    "type": "object",
+    "required": ["dead_letters"],
+    "properties": {"dead_letters": {"type": "array", "items": DEAD_LETTER}},
+}
+# Which dead letters a bulk redrive or delete takes (app/jobs/dead_letters.py).
+DEAD_LETTER_SELECTOR = {
+    "type": "object",
+    "examples": [{"ids": [12, 13]}, {"job_id": "6f1c2a7e-1d2b-4c3d-9e8f-0a1b2c3d4e5f"}],
+    "properties": {
+        "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
+        "job_id": {"type": "string", "format": "uuid"},
+        "from": TIMESTAMP,
+        "to": TIMESTAMP,
+    },
+}
+COUNT = {"type": "object", "additionalProperties": {"type": "integer"}}
+
+CALLBACK_OUTCOME = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": list(CALLBACK_EVENTS)},
+        "status": {"enum": ["PENDING", "DELIVERED", "FAILED"]},
+        "attempts": {"type": "integer"},
+        "status_code": _nullable({"type": "integer"}),
+        "last_error": _nullable(STRING),
+        "delivered_at": _nullable(TIMESTAMP),
+        "next_attempt_at": _nullable(TIMESTAMP),
+    },
+}
+ONE_EXECUTION = {
+    **EXECUTION,
+    "properties": {**EXECUTION["properties"], "callback": _nullable(CALLBACK_OUTCOME)},
 }
 
 EXECUTIONS = {

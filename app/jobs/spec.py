@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 from app.errors import InvalidJob
 from app.jobs.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
-from app.secrets.redaction import REDACTED, placeholders_left, redact_url, restore_secrets
+from app.secrets.redaction import (
+    CALLBACKS,
+    REDACTED,
+    placeholders_left,
+    redact_url,
+    restore_callback,
+    restore_secrets,
+)
 from app.timing.durations import format_duration, parse_duration
 from app.timing.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.timing.schedule import Schedule, ScheduleError, check_cron, zone
@@ -34,6 +41,7 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_TIMEOUT = 300.0  # one attempt; Dramatiq's time limit of a message is 10 min
 MAX_MISFIRE_GRACE = 365 * 86400.0
 MAX_RUNS_LIMIT = 1_000_000_000
+MAX_PAUSE_AFTER_FAILURES = 100
 STATUSES = ("RUNNING", "STOPPED")
 # Limits of a job's payload.
 MAX_PAYLOAD_BODY = 256 * 1024  # bytes of an HTTP or AMQP body
@@ -51,6 +59,9 @@ class JobSpec:
     misfire_grace: float | None = None  # seconds; None: a late slot always runs
     retry_policy: RetryPolicy | None = None  # None: the default policy
     timeout: float | None = None  # seconds per attempt; None: the configured default
+    pause_after_failures: int | None = None  # consecutive FAILED executions; None: never
+    on_failure: dict | None = None  # callback: {"url", "headers"}
+    on_success: dict | None = None
 
 
 def parse_create(body: Any, now: datetime) -> JobSpec:
@@ -110,6 +121,11 @@ def _options(body: dict) -> dict:
         "misfire_grace": lambda v: _duration(v, "misfire_grace", MAX_MISFIRE_GRACE),
         "retry_policy": _retry_policy,
         "timeout": lambda v: _duration(v, "timeout", MAX_TIMEOUT),
+        "pause_after_failures": lambda v: _integer(
+            v, "pause_after_failures", 1, MAX_PAUSE_AFTER_FAILURES
+        ),
+        "on_failure": lambda v: _callback(v, "on_failure"),
+        "on_success": lambda v: _callback(v, "on_success"),
     }
     return {
         name: None if body[name] is None else parse(body[name])
@@ -163,7 +179,12 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     http_job, amqp_job = restore_secrets(
         updated.http_job, updated.amqp_job, spec.http_job, spec.amqp_job
     )
-    updated = replace(updated, http_job=http_job, amqp_job=amqp_job)
+    callbacks = {
+        name: restore_callback(getattr(updated, name), getattr(spec, name))
+        for name in CALLBACKS
+        if getattr(updated, name) is not None
+    }
+    updated = replace(updated, http_job=http_job, amqp_job=amqp_job, **callbacks)
     # Only a newly given time must be in the future: a client sending the job back
     # as it read it, with its past execute_at, is not rescheduling it.
     moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
@@ -192,7 +213,12 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
     if schedule.cron is None and window != (None, None, None):
         raise InvalidJob("starts_at, ends_at and max_runs apply to recurring jobs only")
     _check_window(schedule)
-    left = placeholders_left(spec.http_job, spec.amqp_job)
+    left = placeholders_left(spec.http_job, spec.amqp_job) + [
+        f"{name}.{path.removeprefix('http.')}"
+        for name in CALLBACKS
+        if getattr(spec, name) is not None
+        for path in placeholders_left({"method": "POST", **getattr(spec, name)}, None)
+    ]
     if left:
         field_name = left[0].replace("http.", "http_job.", 1).replace("amqp.", "amqp_job.", 1)
         raise InvalidJob(
@@ -361,14 +387,7 @@ def _port_ok(parts) -> bool:
 
 def _http_job(value: Any) -> dict:
     value = _object(value, "http_job")
-    url = _string(value.get("url"), "HTTP job URL")
-    if not url:
-        raise InvalidJob("HTTP job URL cannot be empty")
-    parts = _split(url if "://" in url else "https://" + url, "HTTP job URL")
-    if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
-        raise InvalidJob(
-            f"HTTP job URL {redact_url(url)!r} must be an http(s) URL with a host and a valid port"
-        )
+    url = _url(value.get("url"), "HTTP job URL")
     method = _string(value.get("method"), "HTTP job method")
     if not method:
         raise InvalidJob("HTTP job method cannot be empty")
@@ -386,11 +405,7 @@ def _http_job(value: Any) -> dict:
         for code in codes
     ):
         raise InvalidJob("valid_response_codes must be an array of HTTP status codes")
-    secret_headers = value.get("secret_headers") or []
-    if not isinstance(secret_headers, list) or not all(
-        isinstance(name, str) and _HEADER_NAME.match(name) for name in secret_headers
-    ):
-        raise InvalidJob("secret_headers must be an array of header names")
+    secret_headers = _secret_headers(value.get("secret_headers"), "secret_headers")
     follow = value.get("follow_redirects", False)
     if not isinstance(follow, bool):
         raise InvalidJob("follow_redirects must be true or false")
@@ -406,6 +421,42 @@ def _http_job(value: Any) -> dict:
         "auth": _auth(value.get("auth")),
         "follow_redirects": follow,
     }
+
+
+def _url(value: Any, name: str) -> str:
+    """An http(s) URL with a host and a valid port (no scheme: https)."""
+    url = _string(value, name)
+    if not url:
+        raise InvalidJob(f"{name} cannot be empty")
+    parts = _split(url if "://" in url else "https://" + url, name)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
+        raise InvalidJob(
+            f"{name} {redact_url(url)!r} must be an http(s) URL with a host and a valid port"
+        )
+    return url
+
+
+def _secret_headers(value: Any, name: str) -> list[str]:
+    """Names of headers whose values are secrets, beyond the usual ones."""
+    value = value or []
+    if not isinstance(value, list) or not all(
+        isinstance(header, str) and _HEADER_NAME.match(header) for header in value
+    ):
+        raise InvalidJob(f"{name} must be an array of header names")
+    return value
+
+
+def _callback(value: Any, name: str) -> dict:
+    """A callback: where to POST (checked by the outbound guard when sent), with
+    which headers."""
+    value = _object(value, name)
+    headers = _string_map(value.get("headers"), f"{name}.headers")
+    bad = [header for header in headers if not _HEADER_NAME.match(header)]
+    if bad:
+        raise InvalidJob(f"{name}.headers: invalid header name {bad[0]!r}")
+    callback = {"url": _url(value.get("url"), f"{name}.url"), "headers": headers}
+    secret = _secret_headers(value.get("secret_headers"), f"{name}.secret_headers")
+    return {**callback, "secret_headers": secret} if secret else callback
 
 
 def _bounded_body(body: str | None, name: str) -> None:

@@ -6,10 +6,17 @@ from datetime import datetime
 from peewee import Tuple
 
 from app.db.wakeup import WAKE
-from app.errors import InvalidJob, JobBusy, JobNotFound
+from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound
+from app.jobs.dead_letters import pending_redrives
 from app.jobs.models import Execution, Job
 from app.jobs.spec import JobSpec, apply_update, parse_create, parse_status
-from app.secrets.redaction import merge_secrets, split_secrets
+from app.secrets.redaction import (
+    CALLBACKS,
+    merge_callback,
+    merge_secrets,
+    split_callback,
+    split_secrets,
+)
 from app.secrets.sealing import SealingError, SecretBox
 from app.timing.retry import policy_from_json
 from app.timing.schedule import Schedule, first_run
@@ -30,7 +37,13 @@ def schedule_of(job: Job) -> Schedule:
 
 def spec_of(job: Job, box: SecretBox) -> JobSpec:
     """The job's full definition, its secrets opened and back in place."""
-    http_job, amqp_job = merge_secrets(job.http_job, job.amqp_job, box.open(job.secrets))
+    opened = box.open(job.secrets)
+    http_job, amqp_job = merge_secrets(job.http_job, job.amqp_job, opened)
+    callbacks = {
+        name: merge_callback(name, getattr(job, name), opened)
+        for name in CALLBACKS
+        if getattr(job, name) is not None
+    }
     return JobSpec(
         type=job.type,
         schedule=schedule_of(job),
@@ -40,6 +53,8 @@ def spec_of(job: Job, box: SecretBox) -> JobSpec:
         misfire_grace=job.misfire_grace,
         retry_policy=policy_from_json(job.retry_policy) if job.retry_policy else None,
         timeout=job.timeout,
+        pause_after_failures=job.pause_after_failures,
+        **callbacks,
     )
 
 
@@ -47,6 +62,12 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     """Copy a definition onto a row, its secrets sealed apart (the schedule's next
     run is the caller's)."""
     http_job, amqp_job, secrets = split_secrets(spec.http_job, spec.amqp_job)
+    for name in CALLBACKS:
+        callback = getattr(spec, name)
+        if callback is not None:
+            callback, own = split_callback(name, callback)
+            secrets.update(own)
+        setattr(job, name, callback)
     try:
         job.secrets = box.seal(secrets)
     except SealingError as error:
@@ -64,6 +85,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.misfire_grace = spec.misfire_grace
     job.retry_policy = spec.retry_policy.as_json() if spec.retry_policy else None
     job.timeout = spec.timeout
+    job.pause_after_failures = spec.pause_after_failures
 
 
 def _first_run(schedule: Schedule, now: datetime, runs: int) -> datetime | None:
@@ -158,8 +180,10 @@ def _set_status(job: Job, status: str, now: datetime) -> None:
     if status == job.status:
         return
     job.status = status
-    if status == "RUNNING" and job.cron_schedule is not None:
-        job.next_run = first_run(schedule_of(job), now, job.runs)
+    if status == "RUNNING":
+        job.consecutive_failures, job.paused_reason = 0, None
+        if job.cron_schedule is not None:
+            job.next_run = first_run(schedule_of(job), now, job.runs)
 
 
 def set_status(db, job_id: uuid.UUID, status: str, now: datetime) -> Job:
@@ -182,6 +206,9 @@ def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
         job = _locked(job_id)
         if job.locked_until is not None and job.locked_until > now:
             raise JobBusy(f"job {job_id} is executing; try again when it has finished")
+        if job.run_requested_at is not None and pending_redrives(job_id):
+            # One pending request per job: a run now would be taken for a redrive.
+            raise Conflict(f"job {job_id} has redrives pending; run it once they have run")
         if job.run_requested_at is None:
             job.run_requested_at = now
             job.save()

@@ -146,6 +146,49 @@ def merge_secrets(
     return http_job, amqp_job
 
 
+# A job's callbacks: HTTP targets of their own ({"url", "headers", and
+# "secret_headers" if any}), whose secrets (sensitive headers, those listed, a
+# password in the URL) are kept as an HTTP payload's are,
+# under paths of their own ("on_failure.headers.authorization").
+CALLBACKS = ("on_failure", "on_success")
+
+
+def _as_http(callback: dict) -> dict:
+    return {"method": "POST", "headers": {}, **callback}
+
+
+def _as_callback(http_job: dict, secret_headers: list[str] | None) -> dict:
+    callback = {"url": http_job["url"], "headers": http_job["headers"]}
+    return {**callback, "secret_headers": secret_headers} if secret_headers else callback
+
+
+def split_callback(name: str, callback: dict) -> tuple[dict, dict[str, str]]:
+    """(callback with "***" for its secrets, its secrets by path)."""
+    http_job, _, found = split_secrets(_as_http(callback), None)
+    shown = _as_callback(http_job, callback.get("secret_headers"))
+    return shown, {f"{name}.{path.removeprefix('http.')}": v for path, v in found.items()}
+
+
+def merge_callback(name: str, callback: dict, secrets: dict[str, str]) -> dict:
+    """The callback with its secrets from `secrets` put back."""
+    own = {
+        f"http.{p.removeprefix(name + '.')}": v
+        for p, v in secrets.items()
+        if p.startswith(name + ".")
+    }
+    http_job = merge_secrets(_as_http(callback), None, own)[0]
+    return _as_callback(http_job, callback.get("secret_headers"))
+
+
+def restore_callback(new: dict, old: dict | None) -> dict:
+    """A new callback with each "***" replaced by the old one's secret, where the
+    new one still calls the same target."""
+    if old is None:
+        return new
+    http_job = restore_secrets(_as_http(new), None, _as_http(old), None)[0]
+    return _as_callback(http_job, new.get("secret_headers"))
+
+
 def redact_http(http_job: dict) -> dict:
     return split_secrets(http_job, None)[0]
 

@@ -1,6 +1,7 @@
 """The chaos run of bench/chaos.py, short: one worker and one tick killed with
 SIGKILL, RabbitMQ and PostgreSQL each restarted once, while 300 one-off jobs fall
-due over 20 s and 5 jobs fire every second. It runs on a PostgreSQL instance and a
+due over 20 s, 30 more fail (each with a dead letter and a callback to deliver)
+and 5 jobs fire every second. It runs on a PostgreSQL instance and a
 RabbitMQ node of its own, so it needs their server binaries, not the test services."""
 
 import json
@@ -22,7 +23,7 @@ def test_no_job_lost_none_run_twice_at_once_and_repeats_keep_their_delivery_id(t
     report = tmp_path / "chaos.json"
     command = [
         *(sys.executable, str(ROOT / "bench" / "chaos.py")),
-        *("--jobs", "300", "--spread", "20", "--recurring", "5"),
+        *("--jobs", "300", "--spread", "20", "--recurring", "5", "--failing", "30"),
         *("--kills", "worker,tick", "--kill-every", "3", "--settle", "60"),
         *("--json", str(report)),
     ]
@@ -49,4 +50,10 @@ def test_no_job_lost_none_run_twice_at_once_and_repeats_keep_their_delivery_id(t
     assert figures["delivery_ids_shared"] == 0, output
     assert figures["missing_records"] == 0, output
     assert figures["executions_not_successful"] == 0, output
+    # Every failure left its dead letter, and its callback came and is recorded.
+    assert figures["failed_executions"] >= figures["failing_jobs"] == 30, output
+    assert figures["failing_jobs_never_failed"] == 0, output
+    assert figures["dead_letters_lost"] == 0, output
+    assert figures["callbacks_lost"] == 0, output
+    assert figures["callbacks_not_delivered"] == 0, output
     assert done.returncode == 0, output

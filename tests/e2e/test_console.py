@@ -145,3 +145,45 @@ def test_an_operator_enters_the_key_finds_a_job_by_tag_and_pauses_it(web, browse
     assert "Paused" in browser.find_element(By.ID, "notice").text
     assert call(web, "GET", f"/v1/jobs/{job['id']}")["status"] == "STOPPED"
     assert browser.find_elements(By.ID, "resume")
+
+
+# A failed delivery of the job, with its dead letter, as a worker records them.
+FAILED = """
+WITH failed AS (
+    INSERT INTO executions (job_id, delivery_id, scheduled_for, start_time, end_time, status,
+                            attempts, error_kind, error_message, error_detail)
+    VALUES (%s::uuid, gen_random_uuid(), now() - interval '1 minute', now() - interval '58 s',
+            now() - interval '55 s', 'FAILED', 4, 'connection_refused',
+            'connection refused by 127.0.0.1:9',
+            'ConnectionError: HTTPConnectionPool(host=''127.0.0.1'', port=9): Max retries')
+    RETURNING *
+)
+INSERT INTO dead_letters (job_id, execution_id, delivery_id, scheduled_for, failed_at, attempts,
+                          error_kind, error_message, error_detail, request)
+SELECT job_id, id, delivery_id, scheduled_for, end_time, attempts, error_kind, error_message,
+       error_detail, '{"method": "POST"}'
+FROM failed
+RETURNING id
+"""
+
+
+def test_a_dead_letter_shows_its_failure_in_short_and_is_redriven_from_the_job_page(web, browser):
+    job = create_jobs(web)
+    [(dead_letter_id,)] = run_sql(web.environ, FAILED, job["id"])
+    wait = WebDriverWait(browser, 10)
+    browser.get(f"{web.api}/ui#/jobs/{job['id']}")
+    key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
+    key.send_keys(KEY + "\n")
+    letter = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr.dead-letter")))
+    assert "connection refused by 127.0.0.1:9" in letter.text
+    assert "Max retries" not in letter.text  # the detail waits to be asked for
+    letter.find_element(By.CSS_SELECTOR, "details.failure summary").click()
+    assert "Max retries" in letter.text
+    history = browser.find_element(By.CSS_SELECTOR, "table.history tbody tr")
+    assert "connection refused by 127.0.0.1:9" in history.text
+
+    letter.find_element(By.CSS_SELECTOR, "button.redrive").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "dead-letters"), "redrive pending"))
+    assert "Redrive requested" in browser.find_element(By.ID, "notice").text
+    assert call(web, "GET", f"/v1/dead-letters/{dead_letter_id}")["redrive_requested_at"]
+    assert call(web, "GET", f"/v1/jobs/{job['id']}")["run_requested_at"]

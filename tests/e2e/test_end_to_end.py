@@ -126,7 +126,10 @@ def test_target_that_always_fails_is_recorded_as_failed_with_a_useful_error(stac
     assert execution["success"] is False
     assert execution["attempts"] == 4
     assert execution["status_code"] == 503
-    assert "unexpected status 503" in execution["error_message"]
+    assert (execution["error_kind"], execution["error_message"]) == (
+        "status",
+        "HTTP 503; accepted: 200",
+    )
     failed = requests.get(
         f"{stack.api}/v1/jobs/{job['id']}/executions", params={"failedOnly": "true"}, timeout=5
     ).json()["executions"]
@@ -138,7 +141,9 @@ def test_unreachable_target_is_recorded_as_failed_with_the_connection_error(stac
     [execution] = settled(stack, job["id"])
     assert execution["success"] is False
     assert execution["status_code"] is None
-    assert "ConnectionError" in execution["error_message"]
+    assert execution["error_kind"] == "connection_refused"
+    assert execution["error_message"] == "connection refused by 127.0.0.1:9"
+    assert "ConnectionError" in execution["error_detail"]
 
 
 def test_recurring_seconds_schedule_runs_repeatedly(stack, target):

@@ -34,7 +34,14 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_answer_outside_its_schema(
     key = "fuzz-" + generate_key()[:12]
     with running_web(database_name, tmp_path, key) as stack:
         spec = requests.get(f"{stack.api}/openapi.json", timeout=5).json()
-        assert {"/v1/jobs", "/v1/jobs/{id}", "/v1/schedules/preview"} <= set(spec["paths"])
+        assert {
+            "/v1/jobs",
+            "/v1/jobs/{id}",
+            "/v1/schedules/preview",
+            "/v1/dead-letters",
+            "/v1/dead-letters/redrive",
+            "/v1/dead-letters/{id}/redrive",
+        } <= set(spec["paths"])
         result = subprocess.run(
             [
                 SCHEMATHESIS,

@@ -439,7 +439,8 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
     assert by_path["bearer"]["status_code"] == 500
     assert "Bearer ***" in by_path["bearer"]["response_excerpt"]
     assert "X-Api-Key: ***" in by_path["headers"]["response_excerpt"]
-    assert "amqp://guest:***@127.0.0.1:1/x" in by_path["amqp"]["error_message"]
+    assert by_path["amqp"]["error_message"] == "connection refused by 127.0.0.1:1"
+    assert "amqp://guest:***@127.0.0.1:1/x" in by_path["amqp"]["error_detail"]
 
     # Everything the API shows about these jobs.
     for job in jobs:
@@ -452,12 +453,19 @@ def test_secrets_never_appear_in_api_responses_records_logs_or_the_database(secu
     for record in records:
         responses.append(call(secure_stack, "GET", f"/v1/executions/{record['id']}").text)
     responses.append(call(secure_stack, "GET", "/v1/jobs", params={"limit": 1000}).text)
+    dead = call(secure_stack, "GET", "/v1/dead-letters", params={"limit": 1000})
+    assert len(dead.json()["dead_letters"]) >= len(jobs)  # with what each sent
+    responses.append(dead.text)
     shown = "\n".join(responses)
-    # What the database keeps in clear: payloads, error messages, excerpts.
+    # What the database keeps in clear: payloads, error messages, excerpts, requests sent.
     stored = "\n".join(
         str(row)
         for row in run_sql(secure_stack.environ, "SELECT http_job::text, amqp_job::text FROM jobs")
-        + run_sql(secure_stack.environ, "SELECT error_message, response_excerpt FROM executions")
+        + run_sql(
+            secure_stack.environ,
+            "SELECT error_message, error_detail, response_excerpt FROM executions",
+        )
+        + run_sql(secure_stack.environ, "SELECT request::text, error_detail FROM dead_letters")
     )
     logs = "\n".join(path.read_text(errors="replace") for path in secure_stack.logs.glob("*.log"))
     # The workers did log these failures (with the AMQP URL), only redacted.

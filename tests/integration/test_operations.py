@@ -11,7 +11,7 @@ import api
 from api.health import broker_check
 from app import claims, report
 from app.commands.status import render
-from app.jobs.models import Execution, Job
+from app.jobs.models import DeadLetter, Execution, Job
 from tests.prometheus import samples
 
 NOWHERE = "amqp://guest:guest@127.0.0.1:1/"
@@ -70,6 +70,25 @@ def test_metrics_count_api_requests_by_route_and_show_the_backlog(db, add_job):
     assert after[key] - before.get(key, 0) == 1
     assert after[("scheduler_due_jobs", ())] == 3  # the expired claim is due again
     assert after[("scheduler_expired_claims", ())] == 1
+    assert after[("scheduler_dead_letters", ())] == 0
+    dead_letter(db, add_job(next_run=datetime.now(UTC) + timedelta(hours=1)))
+    assert samples(client.simulate_get("/metrics").text)[("scheduler_dead_letters", ())] == 1
+
+
+def dead_letter(db, job_id, redriven: bool = False) -> None:
+    """A dead letter of the job, as a FAILED finish leaves one (redriven: and a
+    redrive that succeeded)."""
+    now = datetime.now(UTC)
+    with db.connection_context():
+        DeadLetter.create(
+            job=job_id,
+            execution_id=1,
+            delivery_id=uuid.uuid4(),
+            scheduled_for=now,
+            failed_at=now,
+            attempts=4,
+            redriven_at=now if redriven else None,
+        )
 
 
 def test_the_status_report_counts_jobs_backlog_and_the_last_hour(db, add_job):
@@ -89,10 +108,14 @@ def test_the_status_report_counts_jobs_backlog_and_the_last_hour(db, add_job):
                 lag_ms=lag,
             )
         Job.update(next_run=now + timedelta(hours=1)).where(Job.id == job_ids[1]).execute()
+    dead_letter(db, job_ids[0])
+    dead_letter(db, job_ids[0], redriven=True)  # not counted: nothing left to do
     summary = report.status(db)
     assert summary.jobs_by_status == {"RUNNING": 2, "STOPPED": 1}
     assert (summary.due_unclaimed, summary.expired_claims) == (1, 0)
+    assert summary.dead_letters == 1
     assert (summary.executions, summary.failures) == (3, 1)
     assert summary.lag_p50_ms == pytest.approx(30)
     text = render(summary)
     assert "2 running, 1 stopped" in text and "30 ms" in text
+    assert "dead letters, not redriven  1" in text

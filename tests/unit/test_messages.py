@@ -10,7 +10,7 @@ import dramatiq
 import pytest
 
 from actors.broker import drain_queued, in_process_broker
-from actors.messages import CLAIMS_PER_MESSAGE, claims_of, sender
+from actors.messages import CLAIMS_PER_MESSAGE, claims_of, retry_message, run_messages, sender
 from app.claims import Claim
 
 
@@ -61,3 +61,15 @@ def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     # Those begun on the other threads (about four), far from all 39: a loaded
     # machine may let a few more begin before the failure is seen.
     assert sent < 20
+
+
+def test_a_redrive_and_a_retry_carry_their_dead_letter_and_older_messages_still_read():
+    slot = datetime(2030, 1, 1, tzinfo=UTC)
+    redrive = Claim(uuid.uuid4(), uuid.uuid4(), slot, manual=True, redrive_of=42)
+    [message] = run_messages([redrive])
+    assert claims_of(message.args[0]) == [redrive]
+    retry = retry_message(redrive, 2, slot)
+    assert claims_of(retry.args[0]) == [redrive] and retry.kwargs["attempt"] == 2
+    # A message sent before redrives existed: four fields, no dead letter.
+    old = [[str(redrive.job_id), str(redrive.token), slot.isoformat(), False]]
+    assert claims_of(old)[0].redrive_of is None
