@@ -49,17 +49,34 @@ def _message(claims: Sequence[Claim], kwargs: dict) -> dramatiq.Message:
 
 
 def _carried(claim: Claim) -> list:
-    """A claim as a message carries it; a redrive adds its dead letter's id."""
+    """A claim as a message carries it: what every claim has, then what only some
+    have (a redrive's dead letter, a jittered slot's fire time), if any."""
     carried = [str(claim.job_id), str(claim.token), claim.scheduled_for.isoformat(), claim.manual]
-    return carried if claim.redrive_of is None else [*carried, claim.redrive_of]
+    extra = {}
+    if claim.redrive_of is not None:
+        extra["redrive_of"] = claim.redrive_of
+    if claim.fire_at is not None:
+        extra["fire_at"] = claim.fire_at.isoformat()
+    return [*carried, extra] if extra else carried
 
 
 def claims_of(carried: Sequence[Sequence]) -> list[Claim]:
     """The claims a run message carries (its first argument)."""
-    return [
-        Claim(uuid.UUID(job_id), uuid.UUID(token), datetime.fromisoformat(slot), manual, *redrive)
-        for job_id, token, slot, manual, *redrive in carried
-    ]
+    claims = []
+    for job_id, token, slot, manual, *rest in carried:
+        extra = rest[0] if rest else {}
+        fire_at = extra.get("fire_at")
+        claims.append(
+            Claim(
+                uuid.UUID(job_id),
+                uuid.UUID(token),
+                datetime.fromisoformat(slot),
+                manual,
+                extra.get("redrive_of"),
+                datetime.fromisoformat(fire_at) if fire_at else None,
+            )
+        )
+    return claims
 
 
 def sender(

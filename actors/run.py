@@ -142,9 +142,10 @@ class Runner:
         first_attempt_at: datetime | None,
         ids: dict,
     ) -> None:
-        # Claimed a little ahead of its slot: fire at it, not before, by this host's
-        # clock (kept in step by NTP); never wait longer than the tick claims ahead.
-        early = (claim.scheduled_for - utcnow()).total_seconds()
+        # Claimed a little ahead of its slot (or its fire time, with jitter): fire at
+        # it, not before, by this host's clock (kept in step by NTP); never wait
+        # longer than the tick claims ahead.
+        early = (claim.fires - utcnow()).total_seconds()
         if early > 0:
             time.sleep(min(early, CLAIM_AHEAD))
         started = first_attempt_at or utcnow()
@@ -155,7 +156,7 @@ class Runner:
             attempt,
         )
         ids["delivery_id"] = str(delivery.delivery_id)
-        if not claim.manual and lag_exceeds(claim.scheduled_for, started, definition.misfire_grace):
+        if not claim.manual and lag_exceeds(claim.fires, started, definition.misfire_grace):
             self._skip(claim, key, definition, delivery, started, ids)
             return
         result = self._attempt(definition, delivery)
@@ -256,7 +257,7 @@ class Runner:
         ids: dict,
     ) -> None:
         grace = definition.misfire_grace
-        late = format_duration((started - claim.scheduled_for).total_seconds())
+        late = format_duration((started - claim.fires).total_seconds())
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
             start_time=started,
@@ -278,14 +279,14 @@ class Runner:
     def _finish(self, finishing: Finishing, job_type: str, ids: dict) -> None:
         if not retry_through(lambda: self.finish(finishing), self.outage, _FINISH_PATIENCE):
             log.warning("finished a stale claim: execution recorded, job left as is", extra=ids)
-        outcome, slot = finishing.outcome, finishing.claim.scheduled_for
+        outcome, fires = finishing.outcome, finishing.claim.fires
         metrics.EXECUTIONS.labels(job_type, outcome.status).inc()
         metrics.EXECUTION_DURATION.labels(job_type).observe(
             (outcome.end_time - outcome.start_time).total_seconds()
         )
         if finishing.claim.redrive_of is None:  # a redrive runs long after its slot
             metrics.FIRE_LAG.labels(job_type).observe(
-                max((outcome.start_time - slot).total_seconds(), 0.0)
+                max((outcome.start_time - fires).total_seconds(), 0.0)
             )
         log.info("execution %s", outcome.status.lower(), extra=ids)
 

@@ -145,7 +145,7 @@ class PreviewResource:
         self.max_body = max_body
 
     def on_post(self, req, resp):
-        schedule, count = parse_preview(json_body(req, self.max_body))
+        schedule, count, job_id = parse_preview(json_body(req, self.max_body))
         now = _now()
-        fires = upcoming(schedule, first_run(schedule, now), count, now)
+        fires = upcoming(schedule, first_run(schedule, now), count, now, job_id=job_id)
         resp.media = {"next_runs": render.fire_times(fires, schedule.timezone)}

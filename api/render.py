@@ -33,6 +33,7 @@ def job(row: Job, last: Execution | None) -> dict:
         "starts_at": timestamp(row.starts_at),
         "ends_at": timestamp(row.ends_at),
         "max_runs": row.max_runs,
+        "jitter": duration(row.jitter),
         "runs": row.runs,
         "misfire_grace": duration(row.misfire_grace),
         "retry_policy": {
@@ -69,7 +70,8 @@ def next_runs(row: Job) -> list[str]:
     """The coming fire times in the job's own zone; none while it is paused."""
     if row.status != "RUNNING":
         return []
-    fires = upcoming(schedule_of(row), row.next_run, NEXT_RUNS, datetime.now(UTC), row.runs)
+    slot = row.next_slot or row.next_run
+    fires = upcoming(schedule_of(row), slot, NEXT_RUNS, datetime.now(UTC), row.runs, row.id)
     return fire_times(fires, row.timezone)
 
 

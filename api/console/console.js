@@ -324,6 +324,7 @@ function jobFacts(job) {
     ["Type", job.type],
     job.cron_schedule ? ["Cron", h("code", {}, job.cron_schedule)] : ["Execute at", h("code", {}, job.execute_at)],
     ["Time zone", job.timezone],
+    ["Jitter", job.jitter ? `up to ${job.jitter} after each slot` : null],
     ["Next run", nextRun(job)],
     ["Last outcome", lastOutcome(job.last_execution)],
     ["Runs", job.max_runs == null ? job.runs : `${job.runs} of ${job.max_runs}`],

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from app.claims import statements
 from app.claims.values import Basis, Claim, Claimed, Definition, Finishing, Outcome
-from app.timing.schedule import Schedule, run_after
+from app.timing.schedule import Schedule, planned, run_after
 
 
 def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
@@ -24,7 +24,7 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float =
     with db.connection_context():
         rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
     [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]
-    return Claimed([Claim(*row[:5]) for row in rows if row[0] is not None], free, next_due_in)
+    return Claimed([Claim(*row[:6]) for row in rows if row[0] is not None], free, next_due_in)
 
 
 def start_attempt(
@@ -67,8 +67,8 @@ def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> 
 
 
 def _definition(row) -> Definition:
-    *definition, execute_at, cron, timezone, starts_at, ends_at, max_runs, runs = row
-    schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs)
+    *definition, execute_at, cron, timezone, starts_at, ends_at, max_runs, jitter, runs = row
+    schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs, jitter)
     return Definition(*definition, basis=Basis(schedule, runs))
 
 
@@ -116,8 +116,8 @@ def _advance_as_it_is(db, finishing: Finishing, wake_within: float) -> bool:
         row = db.execute_sql(statements.SCHEDULE_FOR_UPDATE, params).fetchone()
         if row is None:
             return False
-        execute_at, cron, timezone, starts_at, ends_at, max_runs, runs, now = row
-        basis = Basis(Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs), runs)
+        *schedule, runs, now = row
+        basis = Basis(Schedule(*schedule), runs)
         params = _batch([replace(finishing, basis=basis)], now, wake_within)
         return bool(db.execute_sql(statements.ADVANCE_IF_HELD, params).fetchall())
 
@@ -135,6 +135,10 @@ def _row(finishing: Finishing, now: datetime) -> dict:
     claim, outcome, basis = finishing.claim, finishing.outcome, finishing.basis
     served = int(not claim.manual and outcome.status != "SKIPPED")
     schedule = basis.schedule if basis else Schedule()
+    following = (
+        run_after(schedule, claim.scheduled_for, now, basis.runs + served) if basis else None
+    )
+    next_run, next_slot = planned(schedule, claim.job_id, following)
     return {
         "job_id": claim.job_id,
         "token": claim.token,
@@ -151,7 +155,7 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         # A redrive starts long after its slot, by an operator's choice: not lateness.
         "lag_ms": None
         if claim.redrive_of is not None
-        else _millis(outcome.start_time - claim.scheduled_for),
+        else _millis(outcome.start_time - claim.fires),
         "duration_ms": _millis(outcome.end_time - outcome.start_time),
         # A finish without one is recorded as it comes (its dead letter joins on it).
         "attempt_key": finishing.attempt_key or uuid.uuid4(),
@@ -160,9 +164,8 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "request": outcome.request,
         "redrive_of": claim.redrive_of,
         "callback": finishing.callback,
-        "next_run": run_after(schedule, claim.scheduled_for, now, basis.runs + served)
-        if basis
-        else None,
+        "next_run": next_run,
+        "next_slot": next_slot,
         "served": served,
         "execute_at": schedule.execute_at,
         "cron_schedule": schedule.cron,
@@ -170,6 +173,7 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "starts_at": schedule.starts_at,
         "ends_at": schedule.ends_at,
         "max_runs": schedule.max_runs,
+        "jitter": schedule.jitter,
         "runs": basis.runs if basis else None,  # null matches no job: no basis to check
     }
 

@@ -26,7 +26,9 @@ FREE_TO_CLAIM = f"(locked_until IS NULL OR {EXPIRED})"
 # letter's slot (so with its delivery id), unless a run now was asked before it:
 # run_requested_at is the earliest request, a run now's or a redrive's. Each scan
 # follows its index and stops once it has enough, so a claim costs the same
-# whatever the backlog. Always one row more than the claims, with the id
+# whatever the backlog. A slot with jitter is claimed for its fire time
+# (next_run) and returns both (next_slot is the slot). Always one row more than
+# the claims, with the id
 # NULL: it carries the free capacity found and the seconds until the next slot is
 # within `ahead` (NULL: none), by the database's clock, so the tick knows how
 # long to sleep.
@@ -71,14 +73,17 @@ WITH horizon AS (
     WHERE j.id IN (SELECT id FROM requested UNION ALL SELECT id FROM scheduled)
     RETURNING j.id, j.lock_token,
         CASE WHEN j.status = 'RUNNING' AND j.next_run <= horizon.due_by
-             THEN j.next_run ELSE j.run_requested_at END AS slot,
-        NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= horizon.due_by, false) AS manual
+             THEN COALESCE(j.next_slot, j.next_run) ELSE j.run_requested_at END AS slot,
+        NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= horizon.due_by, false) AS manual,
+        CASE WHEN j.status = 'RUNNING' AND j.next_run <= horizon.due_by
+                  AND j.next_slot IS NOT NULL
+             THEN j.next_run END AS fire_at
 )
 SELECT c.id, c.lock_token, COALESCE(r.scheduled_for, c.slot), c.manual, r.dead_letter_id,
-    NULL, NULL
+    c.fire_at, NULL, NULL
 FROM claimed AS c LEFT JOIN redrives AS r ON r.job_id = c.id
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, free,
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, free,
     EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
                         WHERE status = 'RUNNING' AND next_run > due_by) - due_by)::float8
 FROM capacity, horizon
@@ -110,7 +115,7 @@ WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
     on_success IS NOT NULL, on_failure IS NOT NULL,
-    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs
+    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, runs
 """
 
 # Renew claims for `lock_seconds` whoever's attempt runs them; returns the ids still
@@ -146,9 +151,9 @@ finished AS (
         attempts int, error_message text, status_code int, response_excerpt text,
         lag_ms bigint, duration_ms bigint, attempt_key uuid, error_kind text,
         error_detail text, request jsonb, redrive_of bigint, callback text,
-        next_run timestamptz, served int,
+        next_run timestamptz, next_slot timestamptz, served int,
         execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
-        ends_at timestamptz, max_runs int, runs int)
+        ends_at timestamptz, max_runs int, jitter float8, runs int)
 )"""
 
 # Move each job on and release it, only under its claim's token and only if its
@@ -166,6 +171,7 @@ _ADVANCED = f"""
 advanced AS (
     UPDATE jobs AS j
     SET next_run = CASE WHEN f.manual THEN j.next_run ELSE f.next_run END,
+        next_slot = CASE WHEN f.manual THEN j.next_slot ELSE f.next_slot END,
         runs = j.runs + f.served,
         run_requested_at = CASE WHEN j.run_requested_at IS NULL THEN NULL ELSE (
             SELECT min(d.redrive_requested_at) FROM dead_letters AS d
@@ -183,10 +189,10 @@ advanced AS (
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
       AND (j.execute_at, j.cron_schedule, j.timezone, j.starts_at, j.ends_at, j.max_runs,
-           j.runs)
+           j.jitter, j.runs)
           IS NOT DISTINCT FROM
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
-           f.runs)
+           f.jitter, f.runs)
     RETURNING j.id, f.token, j.next_run, j.run_requested_at,
         -- paused by this finish (only a pause sets the reason, and only once a streak)
         j.paused_reason IS NOT NULL AND f.status = 'FAILED'
@@ -257,7 +263,7 @@ ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
 
 # The fallback of a finish: the job's schedule as it is now, read under a row lock.
 SCHEDULE_FOR_UPDATE = """
-SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, runs, now()
+SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, runs, now()
 FROM jobs
 WHERE id = %(job_id)s
 FOR UPDATE

@@ -22,6 +22,12 @@ class Claim:
     scheduled_for: datetime
     manual: bool = False
     redrive_of: int | None = None
+    fire_at: datetime | None = None  # with jitter, when the slot fires; None: at the slot
+
+    @property
+    def fires(self) -> datetime:
+        """When the slot is meant to fire: what lateness is measured from."""
+        return self.fire_at or self.scheduled_for
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from app.db.wakeup import WAKE
 from app.errors import Conflict, InvalidJob, JobNotFound
 from app.jobs.models import DeadLetter, Job
-from app.jobs.spec import parse_timestamp
+from app.jobs.spec import parse_timestamp, parse_uuid
 
 MAX_IDS = 1000
 
@@ -44,17 +44,9 @@ def parse_selector(body: Any) -> Selector:
             raise InvalidJob("ids must be an array of dead letter ids")
         if len(ids) > MAX_IDS:
             raise InvalidJob(f"ids: at most {MAX_IDS} at once")
-    job_id = body.get("job_id")
-    if job_id is not None:
-        try:
-            job_id = uuid.UUID(job_id) if isinstance(job_id, str) else None
-        except ValueError:
-            job_id = None
-        if job_id is None:
-            raise InvalidJob("job_id must be a job id (a UUID)")
     selector = Selector(
         tuple(ids or ()),
-        job_id,
+        parse_uuid(body.get("job_id"), "job_id"),
         parse_timestamp(body.get("from"), "from"),
         parse_timestamp(body.get("to"), "to"),
     )

@@ -52,6 +52,8 @@ class Job(Model):
     paused_reason = TextField(null=True)
     on_failure = BinaryJSONField(null=True)  # callbacks, "***" for their secrets
     on_success = BinaryJSONField(null=True)
+    jitter = FloatField(null=True)  # seconds a cron slot may fire after it
+    next_slot = DateTimeTZField(null=True)  # the slot next_run fires; null: next_run is it
 
     class Meta:
         table_name = "jobs"

@@ -90,6 +90,7 @@ _SCHEDULE_FIELDS = {
     "starts_at": _nullable(TIMESTAMP),
     "ends_at": _nullable(TIMESTAMP),
     "max_runs": _nullable({"type": "integer", "minimum": 1}),
+    "jitter": _nullable(DURATION),
     "misfire_grace": _nullable(DURATION),
     "retry_policy": _nullable(RETRY_POLICY),
     "timeout": _nullable(DURATION),
@@ -139,6 +140,8 @@ PREVIEW = {
         "count": _nullable({"type": "integer", "minimum": 1, "maximum": 100}),
         "starts_at": _nullable(TIMESTAMP),
         "ends_at": _nullable(TIMESTAMP),
+        "jitter": _nullable(DURATION),
+        "job_id": _nullable({"type": "string", "format": "uuid"}),
     },
     "required": ["cron_schedule"],
 }
@@ -168,6 +171,7 @@ JOB = {
         "starts_at": _nullable(TIMESTAMP),
         "ends_at": _nullable(TIMESTAMP),
         "max_runs": _nullable({"type": "integer"}),
+        "jitter": _nullable(DURATION),
         "runs": {"type": "integer"},
         "misfire_grace": _nullable(DURATION),
         "retry_policy": {

@@ -10,6 +10,7 @@ Unknown fields are ignored, as the reference does, so that clients written for i
 import base64
 import binascii
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +43,7 @@ MAX_TIMEOUT = 300.0  # one attempt; Dramatiq's time limit of a message is 10 min
 MAX_MISFIRE_GRACE = 365 * 86400.0
 MAX_RUNS_LIMIT = 1_000_000_000
 MAX_PAUSE_AFTER_FAILURES = 100
+MAX_JITTER = 86400.0
 STATUSES = ("RUNNING", "STOPPED")
 # Limits of a job's payload.
 MAX_PAYLOAD_BODY = 256 * 1024  # bytes of an HTTP or AMQP body
@@ -76,6 +78,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
             starts_at=parse_timestamp(body.get("starts_at"), "starts_at"),
             ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
             max_runs=_max_runs(body.get("max_runs")),
+            jitter=_jitter(body.get("jitter")),
         ),
         http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
         amqp_job=_amqp_job(body["amqp_job"]) if body.get("amqp_job") is not None else None,
@@ -90,8 +93,9 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
 PREVIEW_LIMIT = 100
 
 
-def parse_preview(body: Any) -> tuple[Schedule, int]:
-    """(schedule, count) from a POST /v1/schedules/preview body."""
+def parse_preview(body: Any) -> tuple[Schedule, int, uuid.UUID | None]:
+    """(schedule, count, job id) from a POST /v1/schedules/preview body; with
+    jitter, the job id whose offsets to show is needed."""
     body = _object(body, "request body")
     cron = _cron(body.get("cron_schedule"))
     if cron is None:
@@ -101,12 +105,16 @@ def parse_preview(body: Any) -> tuple[Schedule, int]:
         timezone="UTC" if body.get("timezone") is None else _timezone(body["timezone"]),
         starts_at=parse_timestamp(body.get("starts_at"), "starts_at"),
         ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
+        jitter=_jitter(body.get("jitter")),
     )
     _check_window(schedule)
     count = body.get("count")
     count = 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
+    job_id = parse_uuid(body.get("job_id"), "job_id")
+    if schedule.jitter is not None and job_id is None:
+        raise InvalidJob("jitter: give job_id too, as each job's offsets are its own")
     enforce(PREVIEW, body)
-    return schedule, count
+    return schedule, count, job_id
 
 
 def parse_status(value: Any) -> str:
@@ -164,6 +172,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
             starts_at=None,
             ends_at=None,
             max_runs=None,
+            jitter=None,
         )
     if body.get("timezone") is not None:
         schedule = replace(schedule, timezone=_timezone(body["timezone"]))
@@ -172,6 +181,8 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
             schedule = replace(schedule, **{name: parse_timestamp(body[name], name)})
     if "max_runs" in body:
         schedule = replace(schedule, max_runs=_max_runs(body["max_runs"]))
+    if "jitter" in body:
+        schedule = replace(schedule, jitter=_jitter(body["jitter"]))
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
     changes.update(_options(body))
@@ -209,9 +220,9 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
         raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
     if execute_at_changed and schedule.execute_at is not None and schedule.execute_at <= now:
         raise InvalidJob("execute_at must be in the future")
-    window = (schedule.starts_at, schedule.ends_at, schedule.max_runs)
-    if schedule.cron is None and window != (None, None, None):
-        raise InvalidJob("starts_at, ends_at and max_runs apply to recurring jobs only")
+    window = (schedule.starts_at, schedule.ends_at, schedule.max_runs, schedule.jitter)
+    if schedule.cron is None and window != (None, None, None, None):
+        raise InvalidJob("starts_at, ends_at, max_runs and jitter apply to recurring jobs only")
     _check_window(schedule)
     left = placeholders_left(spec.http_job, spec.amqp_job) + [
         f"{name}.{path.removeprefix('http.')}"
@@ -270,6 +281,22 @@ def parse_timestamp(value: Any, name: str) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise InvalidJob(f"{name} is out of range: {value!r}") from None
+
+
+def _jitter(value: Any) -> float | None:
+    return None if value is None else _duration(value, "jitter", MAX_JITTER)
+
+
+def parse_uuid(value: Any, name: str) -> uuid.UUID | None:
+    """An id (a UUID string) in a body; None stays None."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return uuid.UUID(value)
+    except ValueError:
+        pass
+    raise InvalidJob(f"{name} must be a job id (a UUID)")
 
 
 def _max_runs(value: Any) -> int | None:

@@ -19,7 +19,7 @@ from app.secrets.redaction import (
 )
 from app.secrets.sealing import SealingError, SecretBox
 from app.timing.retry import policy_from_json
-from app.timing.schedule import Schedule, first_run
+from app.timing.schedule import Schedule, first_run, planned
 
 EXECUTION_STATUSES = ("SUCCESSFUL", "FAILED", "SKIPPED")
 
@@ -32,6 +32,7 @@ def schedule_of(job: Job) -> Schedule:
         starts_at=job.starts_at,
         ends_at=job.ends_at,
         max_runs=job.max_runs,
+        jitter=job.jitter,
     )
 
 
@@ -79,6 +80,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.starts_at = spec.schedule.starts_at
     job.ends_at = spec.schedule.ends_at
     job.max_runs = spec.schedule.max_runs
+    job.jitter = spec.schedule.jitter
     job.http_job = http_job
     job.amqp_job = amqp_job
     job.tags = spec.tags
@@ -88,18 +90,20 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.pause_after_failures = spec.pause_after_failures
 
 
-def _first_run(schedule: Schedule, now: datetime, runs: int) -> datetime | None:
-    next_run = first_run(schedule, now, runs)
-    if next_run is None and schedule.cron is not None and runs == 0:
+def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> None:
+    """Set the job's next slot (and its fire time) from `now`, for a job created,
+    rescheduled (`check`: refusing a window with no slot) or resumed."""
+    slot = first_run(schedule, now, job.runs)
+    if check and slot is None and schedule.cron is not None and job.runs == 0:
         raise InvalidJob("the schedule has no slot between starts_at and ends_at")
-    return next_run
+    job.next_run, job.next_slot = planned(schedule, job.id, slot)
 
 
 def create_job(db, body, now: datetime, box: SecretBox) -> Job:
     spec = parse_create(body, now)
     job = Job(id=uuid.uuid4(), status="RUNNING", runs=0, created_at=now, updated_at=now)
     _store(job, spec, box)
-    job.next_run = _first_run(spec.schedule, now, 0)
+    _plan(job, spec.schedule, now)
     with db.atomic():
         job.save(force_insert=True)
         _wake_tick(db)
@@ -164,7 +168,7 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Jo
         status = parse_status(body["status"]) if body.get("status") is not None else None
         _store(job, spec, box)
         if spec.schedule != before.schedule:
-            job.next_run = _first_run(spec.schedule, now, job.runs)
+            _plan(job, spec.schedule, now)
         if status is not None:
             _set_status(job, status, now)
         job.updated_at = now
@@ -183,7 +187,7 @@ def _set_status(job: Job, status: str, now: datetime) -> None:
     if status == "RUNNING":
         job.consecutive_failures, job.paused_reason = 0, None
         if job.cron_schedule is not None:
-            job.next_run = first_run(schedule_of(job), now, job.runs)
+            _plan(job, schedule_of(job), now, check=False)
 
 
 def set_status(db, job_id: uuid.UUID, status: str, now: datetime) -> Job:

@@ -7,6 +7,7 @@ never wrong and a clumsy paraphrase of one easily is.
 
 from dataclasses import dataclass
 
+from app.timing.durations import format_duration
 from app.timing.schedule import Schedule, zone
 
 # What croniter reads each descriptor as.
@@ -102,10 +103,13 @@ def describe(schedule: Schedule) -> str:
         return _in_zone(f"once at {_instant(schedule)}", schedule.timezone)
     expression = DESCRIPTORS.get(schedule.cron.lower(), schedule.cron)
     try:
-        return _cron(expression.split(), schedule.timezone)
+        said = _cron(expression.split(), schedule.timezone)
     except _Unsaid:
         # Whether the zone matters is exactly what could not be worked out.
-        return _in_zone(schedule.cron, schedule.timezone)
+        said = _in_zone(schedule.cron, schedule.timezone)
+    if schedule.jitter:
+        said += f", plus up to {format_duration(schedule.jitter)} of jitter"
+    return said
 
 
 def _instant(schedule: Schedule) -> str:

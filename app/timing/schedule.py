@@ -3,6 +3,7 @@
 Cron is evaluated in the job's time zone; every datetime returned is aware, in UTC.
 """
 
+import hashlib
 import threading
 import uuid
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ class ScheduleError(ValueError):
 @dataclass(frozen=True)
 class Schedule:
     """When a job runs: at `execute_at` once, or on `cron` in `timezone`, with no
-    slot before `starts_at` or after `ends_at`, and at most `max_runs` slots."""
+    slot before `starts_at` or after `ends_at`, and at most `max_runs` slots; each
+    cron slot fires up to `jitter` seconds after it (see fire_time)."""
 
     execute_at: datetime | None = None
     cron: str | None = None
@@ -34,6 +36,7 @@ class Schedule:
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     max_runs: int | None = None
+    jitter: float | None = None
 
 
 def check_cron(expression: str) -> None:
@@ -176,19 +179,57 @@ def run_after(schedule: Schedule, slot: datetime, now: datetime, runs: int = 0) 
 
 
 def upcoming(
-    schedule: Schedule, next_run: datetime | None, count: int, now: datetime, runs: int = 0
+    schedule: Schedule,
+    next_slot: datetime | None,
+    count: int,
+    now: datetime,
+    runs: int = 0,
+    job_id: uuid.UUID | None = None,
 ) -> list[datetime]:
-    """`next_run` and the slots that follow it: at most `count` fire times.
+    """When `next_slot` and the slots that follow it fire: at most `count` times
+    (with jitter, each slot's fire time for the job `job_id`).
 
-    An overdue next_run runs once, and the schedule goes on from `now` (missed
-    slots are coalesced), so the slots after it are those after `now`.
+    An overdue slot runs once, and the schedule goes on from `now` (missed slots
+    are coalesced), so the slots after it are those after `now`.
     """
     fires: list[datetime] = []
-    while next_run is not None and len(fires) < count:
-        fires.append(next_run)
+    while next_slot is not None and len(fires) < count:
+        fired = fire_time(schedule, job_id, next_slot)
+        fires.append(fired)
         runs += 1
-        next_run = slot_after(schedule, max(next_run, now), runs) if schedule.cron else None
+        next_slot = slot_after(schedule, max(fired, now), runs) if schedule.cron else None
     return fires
+
+
+def jitter_offset(job_id: uuid.UUID, slot: datetime, window: float) -> timedelta:
+    """A deterministic offset in [0, `window`) seconds, to the microsecond, spread
+    evenly over the window by a hash of the job and the slot: the same for every
+    tick and worker that computes it, different from job to job."""
+    window_us = int(window * 1_000_000)
+    if window_us <= 0:
+        return timedelta(0)
+    digest = hashlib.sha256(f"{job_id}/{_stamp(slot)}".encode()).digest()
+    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    return timedelta(microseconds=min(int(fraction * window_us), window_us - 1))
+
+
+def fire_time(schedule: Schedule, job_id: uuid.UUID, slot: datetime | None) -> datetime | None:
+    """When `slot` fires: the slot itself, or with jitter the slot plus its offset,
+    which stays before the cron's next slot (so slots never swap or merge)."""
+    if slot is None or not schedule.jitter or schedule.cron is None:
+        return slot
+    following = next_fire(schedule.cron, schedule.timezone, slot)
+    window = min(schedule.jitter, (following - slot).total_seconds())
+    return slot + jitter_offset(job_id, slot, window)
+
+
+def planned(
+    schedule: Schedule, job_id: uuid.UUID, slot: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """(next_run, next_slot) of a job whose next slot is `slot`: the slot's fire
+    time, which the tick claims by, and, with jitter, the slot it serves."""
+    jittered = slot is not None and bool(schedule.jitter) and schedule.cron is not None
+    return fire_time(schedule, job_id, slot), slot if jittered else None
 
 
 def lag_exceeds(slot: datetime, started: datetime, grace: float | None) -> bool:
@@ -196,7 +237,10 @@ def lag_exceeds(slot: datetime, started: datetime, grace: float | None) -> bool:
     return grace is not None and (started - slot).total_seconds() > grace
 
 
+def _stamp(slot: datetime) -> str:
+    return slot.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def delivery_id(job_id: uuid.UUID, slot: datetime) -> uuid.UUID:
     """The id shared by every attempt and re-claim of one slot of one job."""
-    stamp = slot.astimezone(UTC).isoformat(timespec="microseconds")
-    return uuid.uuid5(_DELIVERY_NAMESPACE, f"{job_id}/{stamp}")
+    return uuid.uuid5(_DELIVERY_NAMESPACE, f"{job_id}/{_stamp(slot)}")

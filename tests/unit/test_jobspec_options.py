@@ -14,7 +14,7 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TOMORROW = "2026-01-16T12:00:00Z"
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
 MAR_1 = datetime(2026, 3, 1, tzinfo=UTC)
-ONLY_RECURRING = "starts_at, ends_at and max_runs apply to recurring jobs only"
+ONLY_RECURRING = "starts_at, ends_at, max_runs and jitter apply to recurring jobs only"
 MAX_RUNS_MESSAGE = "max_runs must be an integer from 1 to 1000000000"
 ATTEMPTS_MESSAGE = "retry_policy.max_attempts must be an integer from 1 to 20"
 
@@ -354,7 +354,7 @@ def test_preview_body_must_be_an_object():
 
 
 def test_preview_count_defaults_to_five_and_timezone_to_utc():
-    schedule, count = parse_preview({"cron_schedule": "0 9 * * *"})
+    schedule, count, _ = parse_preview({"cron_schedule": "0 9 * * *"})
     assert count == 5
     assert schedule == Schedule(cron="0 9 * * *", timezone="UTC")
 
@@ -372,7 +372,7 @@ def test_preview_count_out_of_range_is_refused(count):
 
 
 def test_preview_timezone_is_kept():
-    schedule, _ = parse_preview({"cron_schedule": "0 9 * * *", "timezone": "Australia/Sydney"})
+    schedule, _, _ = parse_preview({"cron_schedule": "0 9 * * *", "timezone": "Australia/Sydney"})
     assert schedule.timezone == "Australia/Sydney"
 
 
@@ -389,7 +389,7 @@ def test_preview_invalid_cron_is_refused():
 
 
 def test_preview_passes_the_window_through():
-    schedule, _ = parse_preview(
+    schedule, _, _ = parse_preview(
         {
             "cron_schedule": "0 9 * * *",
             "starts_at": "2026-02-01T01:00:00+01:00",

@@ -4,7 +4,7 @@ errors raised."""
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dramatiq
 import pytest
@@ -63,11 +63,14 @@ def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     assert sent < 20
 
 
-def test_a_redrive_and_a_retry_carry_their_dead_letter_and_older_messages_still_read():
+def test_a_redrive_a_jittered_slot_and_a_retry_carry_what_they_add():
     slot = datetime(2030, 1, 1, tzinfo=UTC)
     redrive = Claim(uuid.uuid4(), uuid.uuid4(), slot, manual=True, redrive_of=42)
-    [message] = run_messages([redrive])
-    assert claims_of(message.args[0]) == [redrive]
+    jittered = Claim(uuid.uuid4(), uuid.uuid4(), slot, fire_at=slot + timedelta(seconds=7))
+    plain = Claim(uuid.uuid4(), uuid.uuid4(), slot)
+    [message] = run_messages([redrive, jittered, plain])
+    assert claims_of(message.args[0]) == [redrive, jittered, plain]
+    assert len(message.args[0][2]) == 4  # a plain claim carries nothing more
     retry = retry_message(redrive, 2, slot)
     assert claims_of(retry.args[0]) == [redrive] and retry.kwargs["attempt"] == 2
     # A message sent before redrives existed: four fields, no dead letter.
