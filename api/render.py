@@ -34,6 +34,7 @@ def job(row: Job, last: Execution | None) -> dict:
         "ends_at": timestamp(row.ends_at),
         "max_runs": row.max_runs,
         "jitter": duration(row.jitter),
+        "overlap_policy": row.overlap_policy,
         "runs": row.runs,
         "misfire_grace": duration(row.misfire_grace),
         "retry_policy": {

@@ -77,7 +77,15 @@ SELECT count(*) FILTER (WHERE execute_at IS NOT NULL AND (next_run IS NOT NULL
        (SELECT count(*) FROM callbacks WHERE status = 'PENDING')
 FROM jobs j
 """
-EXECUTIONS = "SELECT job_id::text, delivery_id::text, scheduled_for, status FROM executions"
+# A slot skipped because the job's previous execution still ran (its overlap
+# policy): what a recurring job held up by a fault does, not a failure.
+OVERLAPPED = "previous execution still running"
+EXECUTIONS = f"""
+SELECT job_id::text, delivery_id::text, scheduled_for,
+       CASE WHEN status = 'SKIPPED' AND error_message = '{OVERLAPPED}' THEN 'OVERLAPPED'
+            ELSE status END
+FROM executions
+"""
 # Each FAILED execution with its dead letter and its callback, if it has them.
 FAILURES = """
 SELECT e.id, e.job_id::text, d.id, c.status
@@ -356,7 +364,11 @@ def analyse(target, slots, recurring, failing, executions, failures, events) -> 
     for visit in visits:
         first_visit.setdefault(visit.hit.delivery_id, visit)
     missing = sorted(set(first_visit) - recorded)
-    not_successful = [row for row in executions if row[3] != "SUCCESSFUL" and row[0] not in failing]
+    not_successful = [
+        row
+        for row in executions
+        if row[3] not in ("SUCCESSFUL", "OVERLAPPED") and row[0] not in failing
+    ]
     told = {json.loads(hit.body)["execution"]["id"] for hit in target.callbacks}
     failed = [row for row in failures if row[1] in failing]
     recorded_twice = {d: n for d, n in Counter(row[1] for row in executions).items() if n > 1}
@@ -419,6 +431,7 @@ def analyse(target, slots, recurring, failing, executions, failures, events) -> 
         "missing_records": len(missing),
         "execution_rows": len(executions),
         "executions_not_successful": len(not_successful),
+        "slots_overlapped": sum(1 for row in executions if row[3] == "OVERLAPPED"),
         "delivery_ids_recorded_twice": len(recorded_twice),
         "failing_jobs": len(failing),
         "failed_executions": len(failed),
@@ -457,6 +470,7 @@ def rows(figures: dict) -> list[list]:
         ["deliveries with no execution record", f["missing_records"]],
         ["execution rows", f["execution_rows"]],
         ["execution rows not SUCCESSFUL", f["executions_not_successful"]],
+        ["  slots skipped while the job's execution still ran", f["slots_overlapped"]],
         ["delivery ids with 2+ execution rows", f["delivery_ids_recorded_twice"]],
         [
             "failing jobs / their FAILED executions",

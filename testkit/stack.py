@@ -7,6 +7,7 @@ terminal reaches only the test or benchmark, which then stops them in order.
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -25,10 +26,22 @@ SCHEDULER = str(Path(sys.executable).parent / "scheduler")
 _PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 
 
+# Ports handed to servers come from below Linux's ephemeral range (32768-60999):
+# a port the kernel picked as free is also what it hands the next outgoing
+# connection, which may take it before the server binds it.
+_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of 127.0.0.1 nobody listens on, outside the ephemeral range."""
+    for port in random.sample(_PORTS, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 def process_environ(settings: dict[str, str] | None = None) -> dict[str, str]:

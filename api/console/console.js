@@ -325,6 +325,7 @@ function jobFacts(job) {
     job.cron_schedule ? ["Cron", h("code", {}, job.cron_schedule)] : ["Execute at", h("code", {}, job.execute_at)],
     ["Time zone", job.timezone],
     ["Jitter", job.jitter ? `up to ${job.jitter} after each slot` : null],
+    ["Overlap", job.cron_schedule ? overlapPolicy(job.overlap_policy) : null],
     ["Next run", nextRun(job)],
     ["Last outcome", lastOutcome(job.last_execution)],
     ["Runs", job.max_runs == null ? job.runs : `${job.runs} of ${job.max_runs}`],
@@ -342,6 +343,10 @@ function jobFacts(job) {
     h("h2", {}, "Job"),
     h("dl", { class: "facts" }, facts.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)])),
   );
+}
+
+function overlapPolicy(policy) {
+  return policy === "buffer_one" ? "a slot that comes while one runs waits for it" : "a slot that comes while one runs is skipped";
 }
 
 function pauseAfter(job) {

@@ -9,12 +9,19 @@ False, a None, a smaller set) and never changes a job another claimer holds.
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 
 from app.claims import statements
 from app.claims.values import Basis, Claim, Claimed, Definition, Finishing, Outcome
-from app.timing.schedule import Schedule, planned, run_after
+from app.timing.schedule import (
+    Schedule,
+    after_overlap,
+    came_during,
+    delivery_id,
+    planned,
+    run_after,
+)
 
 
 def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
@@ -66,10 +73,14 @@ def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> 
         return db.execute_sql(statements.HOLD_FOR_RETRY_IF_HELD, params).rowcount == 1
 
 
+# A started row ends with the schedule's columns, in Schedule's order, then runs.
+_SCHEDULE_COLUMNS = len(fields(Schedule))
+
+
 def _definition(row) -> Definition:
-    *definition, execute_at, cron, timezone, starts_at, ends_at, max_runs, jitter, runs = row
-    schedule = Schedule(execute_at, cron, timezone, starts_at, ends_at, max_runs, jitter)
-    return Definition(*definition, basis=Basis(schedule, runs))
+    *definition, runs = row
+    schedule = Schedule(*definition[-_SCHEDULE_COLUMNS:])
+    return Definition(*definition[:-_SCHEDULE_COLUMNS], basis=Basis(schedule, runs))
 
 
 def renew(db, held: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
@@ -135,9 +146,12 @@ def _row(finishing: Finishing, now: datetime) -> dict:
     claim, outcome, basis = finishing.claim, finishing.outcome, finishing.basis
     served = int(not claim.manual and outcome.status != "SKIPPED")
     schedule = basis.schedule if basis else Schedule()
-    following = (
-        run_after(schedule, claim.scheduled_for, now, basis.runs + served) if basis else None
-    )
+    following = basis and run_after(schedule, claim.scheduled_for, now, basis.runs + served)
+    came = []
+    if basis and served:  # a scheduled slot that ran: which slots came meanwhile
+        start = max(claim.scheduled_for, outcome.start_time)
+        came = came_during(schedule, start, outcome.end_time, basis.runs + served)
+    following, skipped = after_overlap(schedule, came, following)
     next_run, next_slot = planned(schedule, claim.job_id, following)
     return {
         "job_id": claim.job_id,
@@ -174,7 +188,12 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "ends_at": schedule.ends_at,
         "max_runs": schedule.max_runs,
         "jitter": schedule.jitter,
+        "overlap": schedule.overlap,
         "runs": basis.runs if basis else None,  # null matches no job: no basis to check
+        "skipped": [
+            {"slot": slot, "delivery_id": delivery_id(claim.job_id, slot)} for slot in skipped
+        ]
+        or None,
     }
 
 

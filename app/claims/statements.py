@@ -115,7 +115,8 @@ WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
     on_success IS NOT NULL, on_failure IS NOT NULL,
-    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, runs
+    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, overlap_policy,
+    runs
 """
 
 # Renew claims for `lock_seconds` whoever's attempt runs them; returns the ids still
@@ -153,7 +154,8 @@ finished AS (
         error_detail text, request jsonb, redrive_of bigint, callback text,
         next_run timestamptz, next_slot timestamptz, served int,
         execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
-        ends_at timestamptz, max_runs int, jitter float8, runs int)
+        ends_at timestamptz, max_runs int, jitter float8, overlap text, runs int,
+        skipped jsonb)
 )"""
 
 # Move each job on and release it, only under its claim's token and only if its
@@ -189,10 +191,10 @@ advanced AS (
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
       AND (j.execute_at, j.cron_schedule, j.timezone, j.starts_at, j.ends_at, j.max_runs,
-           j.jitter, j.runs)
+           j.jitter, j.overlap_policy, j.runs)
           IS NOT DISTINCT FROM
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
-           f.jitter, f.runs)
+           f.jitter, f.overlap, f.runs)
     RETURNING j.id, f.token, j.next_run, j.run_requested_at,
         -- paused by this finish (only a pause sets the reason, and only once a streak)
         j.paused_reason IS NOT NULL AND f.status = 'FAILED'
@@ -215,7 +217,9 @@ SELECT a.id, a.token FROM advanced AS a, (
 # its claim still holds (the delivery happened; a job deleted meanwhile gets no
 # record; an attempt already recorded, by a try whose answer was lost, is not
 # recorded again), with a dead letter for each FAILED one and the callback its job
-# asks for in the outbox (app/callbacks.py); mark the dead letters
+# asks for in the outbox (app/callbacks.py), and a SKIPPED one for each slot that
+# came while it ran (`skipped`, by the job's overlap policy; only while the claim
+# is held, since the slots are then the holder's to account for); mark the dead letters
 # redriven (a success) or tried (a failure, which has a dead letter of its own);
 # and advance the jobs as above; returns the ids advanced. A finish not advanced
 # (stale claim, or the schedule changed during the run) is retried with
@@ -248,6 +252,14 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     FROM recorded AS r JOIN finished AS f ON f.attempt_key = r.attempt_key
     LEFT JOIN dead AS d ON d.execution_id = r.id
     WHERE f.callback IS NOT NULL
+), overlapped AS (
+    INSERT INTO executions (job_id, delivery_id, scheduled_for, start_time, end_time, status,
+                            attempts, error_message)
+    SELECT f.job_id, (s.slot ->> 'delivery_id')::uuid, (s.slot ->> 'slot')::timestamptz,
+        f.end_time, f.end_time, 'SKIPPED', 0, 'previous execution still running'
+    FROM recorded AS r JOIN finished AS f ON f.attempt_key = r.attempt_key
+    CROSS JOIN LATERAL jsonb_array_elements(f.skipped) AS s(slot)
+    JOIN jobs AS j ON j.id = f.job_id AND j.lock_token = f.token
 ), redriven AS (
     UPDATE dead_letters AS d
     SET redrive_requested_at = NULL,
@@ -263,7 +275,8 @@ ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
 
 # The fallback of a finish: the job's schedule as it is now, read under a row lock.
 SCHEDULE_FOR_UPDATE = """
-SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, runs, now()
+SELECT execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, overlap_policy,
+    runs, now()
 FROM jobs
 WHERE id = %(job_id)s
 FOR UPDATE

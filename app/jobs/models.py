@@ -54,6 +54,7 @@ class Job(Model):
     on_success = BinaryJSONField(null=True)
     jitter = FloatField(null=True)  # seconds a cron slot may fire after it
     next_slot = DateTimeTZField(null=True)  # the slot next_run fires; null: next_run is it
+    overlap_policy = TextField(default="skip")
 
     class Meta:
         table_name = "jobs"

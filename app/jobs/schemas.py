@@ -15,6 +15,7 @@ from jsonschema.exceptions import best_match
 from app.callbacks import EVENTS as CALLBACK_EVENTS
 from app.errors import InvalidJob
 from app.failures import KINDS as ERROR_KINDS
+from app.timing.schedule import OVERLAP_POLICIES
 
 
 def _nullable(schema: dict) -> dict:
@@ -91,6 +92,7 @@ _SCHEDULE_FIELDS = {
     "ends_at": _nullable(TIMESTAMP),
     "max_runs": _nullable({"type": "integer", "minimum": 1}),
     "jitter": _nullable(DURATION),
+    "overlap_policy": _nullable({"enum": list(OVERLAP_POLICIES)}),
     "misfire_grace": _nullable(DURATION),
     "retry_policy": _nullable(RETRY_POLICY),
     "timeout": _nullable(DURATION),
@@ -172,6 +174,7 @@ JOB = {
         "ends_at": _nullable(TIMESTAMP),
         "max_runs": _nullable({"type": "integer"}),
         "jitter": _nullable(DURATION),
+        "overlap_policy": {"enum": list(OVERLAP_POLICIES)},
         "runs": {"type": "integer"},
         "misfire_grace": _nullable(DURATION),
         "retry_policy": {

@@ -28,7 +28,7 @@ from app.secrets.redaction import (
 )
 from app.timing.durations import format_duration, parse_duration
 from app.timing.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
-from app.timing.schedule import Schedule, ScheduleError, check_cron, zone
+from app.timing.schedule import OVERLAP_POLICIES, Schedule, ScheduleError, check_cron, zone
 
 JOB_TYPES = ("HTTP", "AMQP")
 AUTH_TYPES = ("none", "basic", "bearer")
@@ -79,6 +79,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
             ends_at=parse_timestamp(body.get("ends_at"), "ends_at"),
             max_runs=_max_runs(body.get("max_runs")),
             jitter=_jitter(body.get("jitter")),
+            overlap=_overlap(body.get("overlap_policy")),
         ),
         http_job=_http_job(body["http_job"]) if body.get("http_job") is not None else None,
         amqp_job=_amqp_job(body["amqp_job"]) if body.get("amqp_job") is not None else None,
@@ -183,6 +184,8 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         schedule = replace(schedule, max_runs=_max_runs(body["max_runs"]))
     if "jitter" in body:
         schedule = replace(schedule, jitter=_jitter(body["jitter"]))
+    if "overlap_policy" in body:
+        schedule = replace(schedule, overlap=_overlap(body["overlap_policy"]))
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
     changes.update(_options(body))
@@ -281,6 +284,14 @@ def parse_timestamp(value: Any, name: str) -> datetime | None:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise InvalidJob(f"{name} is out of range: {value!r}") from None
+
+
+def _overlap(value: Any) -> str:
+    if value is None:
+        return "skip"
+    if value not in OVERLAP_POLICIES:
+        raise InvalidJob(f"overlap_policy must be one of {', '.join(OVERLAP_POLICIES)}")
+    return value
 
 
 def _jitter(value: Any) -> float | None:

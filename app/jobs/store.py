@@ -33,6 +33,7 @@ def schedule_of(job: Job) -> Schedule:
         ends_at=job.ends_at,
         max_runs=job.max_runs,
         jitter=job.jitter,
+        overlap=job.overlap_policy,
     )
 
 
@@ -81,6 +82,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.ends_at = spec.schedule.ends_at
     job.max_runs = spec.schedule.max_runs
     job.jitter = spec.schedule.jitter
+    job.overlap_policy = spec.schedule.overlap
     job.http_job = http_job
     job.amqp_job = amqp_job
     job.tags = spec.tags

@@ -19,6 +19,14 @@ _DELIVERY_NAMESPACE = uuid.UUID("6f1c1d4e-8a43-4f8e-9a55-3b5e2f7c9d10")
 
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
+# What becomes of the slots of a recurring job that come while its execution
+# runs: skipped (recorded as SKIPPED), or the first of them run as soon as it ends
+# and the rest skipped.
+OVERLAP_POLICIES = ("skip", "buffer_one")
+# Skipped slots recorded for one execution, at most: an every-second job that ran
+# for an hour would otherwise write 3,600 rows at once.
+MAX_SKIPPED_RECORDED = 1000
+
 
 class ScheduleError(ValueError):
     """A cron expression or time zone that cannot be used."""
@@ -37,6 +45,7 @@ class Schedule:
     ends_at: datetime | None = None
     max_runs: int | None = None
     jitter: float | None = None
+    overlap: str = "skip"  # what becomes of slots that come while one runs (OVERLAP_POLICIES)
 
 
 def check_cron(expression: str) -> None:
@@ -176,6 +185,27 @@ def run_after(schedule: Schedule, slot: datetime, now: datetime, runs: int = 0) 
     if schedule.execute_at is not None and schedule.execute_at > slot:
         return schedule.execute_at
     return None
+
+
+def came_during(schedule: Schedule, start: datetime, end: datetime, runs: int) -> list[datetime]:
+    """The slots in (start, end]: those that came while an execution ran, at most
+    MAX_SKIPPED_RECORDED + 1."""
+    came: list[datetime] = []
+    slot = slot_after(schedule, start, runs) if schedule.cron else None
+    while slot is not None and slot <= end and len(came) <= MAX_SKIPPED_RECORDED:
+        came.append(slot)
+        slot = slot_after(schedule, slot, runs)
+    return came
+
+
+def after_overlap(
+    schedule: Schedule, came: list[datetime], following: datetime | None
+) -> tuple[datetime | None, list[datetime]]:
+    """(next slot, slots to record as SKIPPED) once an execution that `came`
+    overlapped ends; `following` is the next slot otherwise (after now)."""
+    if schedule.overlap == "buffer_one" and came:
+        return came[0], came[1 : MAX_SKIPPED_RECORDED + 1]
+    return following, came[:MAX_SKIPPED_RECORDED]
 
 
 def upcoming(

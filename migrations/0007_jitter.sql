@@ -1,9 +1,0 @@
--- Jitter (issue 15): a recurring job's slots fire up to `jitter` seconds after
--- them, by a deterministic offset per job and slot, so that jobs sharing a
--- schedule do not all call at once. next_run is then the fire time, which the
--- due index and the claim follow, and next_slot the slot it serves (its delivery
--- id and X-Scheduler-Scheduled-For); next_slot is null without jitter, where the
--- two are one.
-ALTER TABLE jobs
-    ADD COLUMN jitter double precision CHECK (jitter > 0),  -- seconds
-    ADD COLUMN next_slot timestamptz;
