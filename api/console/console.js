@@ -19,12 +19,14 @@ class ApiError extends Error {}
 
 let keyPrompt = null; // one prompt for every call refused at the same time
 
-async function api(method, path) {
+async function api(method, path, payload) {
   for (;;) {
     const key = sessionStorage.getItem(KEY_STORAGE);
     const headers = { Accept: "application/json" };
     if (key) headers.Authorization = `Bearer ${key}`;
-    const response = await fetch(path, { method, headers });
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
+    const sent = payload === undefined ? undefined : JSON.stringify(payload);
+    const response = await fetch(path, { method, headers, body: sent });
     if (response.status === 401) {
       await askForKey(key ? "That key was refused; try another." : "");
       continue;
@@ -273,7 +275,7 @@ async function jobPage(mine, id, historyOffset = 0) {
     h("div", { class: "grid" }, jobFacts(job), nextRuns(job)),
     h("div", { class: "grid" }, outcomesChart(recent.executions), lagChart(recent.executions)),
     historyTable(history.executions, historyOffset, reload),
-    deadLetters(dead.dead_letters, () => reload(historyOffset)),
+    deadLetters(id, dead.dead_letters, () => reload(historyOffset)),
     h(
       "details",
       { class: "card", open: true },
@@ -367,16 +369,25 @@ function failure(run) {
   return h("details", { class: "failure" }, h("summary", {}, run.error_message), h("pre", {}, run.error_detail));
 }
 
-function deadLetters(letters, reload) {
-  const redrive = (letter) => async () => {
+function deadLetters(jobId, letters, reload) {
+  const act = (call, done) => async () => {
     try {
-      await api("POST", `/v1/dead-letters/${letter.id}/redrive`);
-      notify("Redrive requested: the failed delivery runs again, with its delivery id.");
+      notify(done(await call()));
     } catch (error) {
       showError(error);
     }
     await reload();
   };
+  const redrive = (letter) =>
+    act(
+      () => api("POST", `/v1/dead-letters/${letter.id}/redrive`),
+      () => "Redrive requested: the failed delivery runs again, with its delivery id.",
+    );
+  const redriveAll = act(
+    () => api("POST", "/v1/dead-letters/redrive", { job_id: jobId }),
+    (answer) => `Redrives requested: ${answer.redriven}, run one after another, each with its delivery id.`,
+  );
+  const open = letters.some((letter) => !letter.redriven_at && !letter.redrive_requested_at);
   const state = (letter) => {
     if (letter.redriven_at) return h("span", { class: "muted" }, "redriven ", when(letter.redriven_at));
     if (letter.redrive_requested_at) return h("span", { class: "muted" }, "redrive pending");
@@ -399,7 +410,12 @@ function deadLetters(letters, reload) {
   return h(
     "section",
     { class: "card table", id: "dead-letters" },
-    h("h2", { class: "table-title" }, "Dead letters"),
+    h(
+      "div",
+      { class: "row table-title" },
+      h("h2", {}, "Dead letters"),
+      open ? h("button", { id: "redrive-all", onclick: redriveAll }, "Redrive all") : null,
+    ),
     h("table", {}, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
   );
 }

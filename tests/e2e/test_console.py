@@ -169,7 +169,8 @@ RETURNING id
 
 def test_a_dead_letter_shows_its_failure_in_short_and_is_redriven_from_the_job_page(web, browser):
     job = create_jobs(web)
-    [(dead_letter_id,)] = run_sql(web.environ, FAILED, job["id"])
+    [(older,)] = run_sql(web.environ, FAILED, job["id"])
+    [(dead_letter_id,)] = run_sql(web.environ, FAILED, job["id"])  # newest: the first row
     wait = WebDriverWait(browser, 10)
     browser.get(f"{web.api}/ui#/jobs/{job['id']}")
     key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
@@ -187,3 +188,9 @@ def test_a_dead_letter_shows_its_failure_in_short_and_is_redriven_from_the_job_p
     assert "Redrive requested" in browser.find_element(By.ID, "notice").text
     assert call(web, "GET", f"/v1/dead-letters/{dead_letter_id}")["redrive_requested_at"]
     assert call(web, "GET", f"/v1/jobs/{job['id']}")["run_requested_at"]
+
+    # The one left, with the rest of the job's dead letters.
+    wait.until(shown.element_to_be_clickable((By.ID, "redrive-all"))).click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Redrives requested: 1"))
+    assert call(web, "GET", f"/v1/dead-letters/{older}")["redrive_requested_at"]
+    wait.until(lambda _: not browser.find_elements(By.ID, "redrive-all"))
