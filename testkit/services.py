@@ -7,7 +7,6 @@ TEST_RABBIT_HOST say otherwise. Nothing here touches what it did not create.
 
 import contextlib
 import os
-import random
 import shutil
 import signal
 import socket
@@ -27,7 +26,7 @@ from app.commands.embedded import embedded_postgres
 from app.config import load_config
 from app.db.migrate import migrate
 from app.secrets.sealing import generate_key
-from testkit.stack import Stack, kill_group
+from testkit.stack import Stack, free_port, kill_group
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1:5432")
 PG_USER = os.environ.get("TEST_PG_USER", "postgres")
@@ -195,24 +194,6 @@ class Unavailable(RuntimeError):
     """A private server cannot be run on this machine."""
 
 
-def server_port() -> int:
-    """A free port below the ephemeral range, for a server that will be restarted.
-
-    While a server is down its clients reconnect in a loop, and a connection to a
-    port of the ephemeral range can be given that same port as its source: it then
-    connects to itself and holds the port, and the server cannot listen again.
-    """
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(10000, low), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise Unavailable(f"no free port between 10000 and {low}")
-
-
 class PrivatePostgres:
     """A PostgreSQL instance of its own in `directory`: 127.0.0.1 at a free port, trust
     auth, fsync on. initdb refuses root, so as root the server runs as the postgres
@@ -223,7 +204,7 @@ class PrivatePostgres:
     def __init__(self, directory: Path):
         self.directory = directory
         self.data = directory / "data"
-        self.port = server_port()
+        self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
@@ -275,7 +256,7 @@ class PrivateRabbit:
     def __init__(self, directory: Path):
         self.directory = directory
         self.node = f"bench{uuid.uuid4().hex[:8]}@localhost"
-        port = server_port()
+        port = free_port()
         self.host = f"127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
         self.env = {
@@ -283,8 +264,8 @@ class PrivateRabbit:
             "HOME": str(directory),
             "RABBITMQ_NODENAME": self.node,
             "RABBITMQ_NODE_PORT": str(port),
-            "RABBITMQ_DIST_PORT": str(server_port()),
-            "ERL_EPMD_PORT": str(server_port()),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "ERL_EPMD_PORT": str(free_port()),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_SERVER_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
             "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),

@@ -26,22 +26,23 @@ SCHEDULER = str(Path(sys.executable).parent / "scheduler")
 _PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback")
 
 
-# Ports handed to servers come from below Linux's ephemeral range (32768-60999):
-# a port the kernel picked as free is also what it hands the next outgoing
-# connection, which may take it before the server binds it.
-_PORTS = range(20000, 32000)
-
-
 def free_port() -> int:
-    """A port of 127.0.0.1 nobody listens on, outside the ephemeral range."""
-    for port in random.sample(_PORTS, 200):
+    """A port of 127.0.0.1 nobody listens on, below the ephemeral range.
+
+    A port of that range the kernel called free is also what it hands the next
+    outgoing connection as its source, which may take it before the server binds
+    it; and while a restarted server is down, its clients' reconnections can
+    even connect to themselves on its port and hold it.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(10000, low), 200):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
+    raise RuntimeError(f"no free port between 10000 and {low}")
 
 
 def process_environ(settings: dict[str, str] | None = None) -> dict[str, str]:
