@@ -65,7 +65,7 @@ def payload(
     paused_reason: str | None = None,
 ) -> dict:
     """The JSON a callback POSTs: the event, the job, and the execution as the API
-    shows it (for job.paused, the job's latest, which paused it)."""
+    shows it (for job.paused, the one whose failure paused the job)."""
     body = {"event": event, "job_id": str(job_id), "tags": tags, "execution": execution}
     if event == "execution.failed":
         body["dead_letter_id"] = dead_letter_id
@@ -104,7 +104,8 @@ WHERE id = %(id)s AND lock_token = %(token)s
 """
 
 # What a callback needs that its row does not keep: the job's callback and secrets
-# as they are now, and the execution to show (for job.paused, the job's latest).
+# as they are now, and the execution to show (the job's latest for a row that
+# names none).
 _JOB = """
 SELECT tags, on_failure, on_success, secrets, paused_reason FROM jobs WHERE id = %(job_id)s
 """

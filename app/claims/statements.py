@@ -169,7 +169,13 @@ _FAILED_IN_A_ROW = (
     "j.status = 'RUNNING' AND f.status = 'FAILED' "
     "AND j.consecutive_failures + 1 >= j.pause_after_failures"
 )
-_ADVANCED = f"""
+
+
+def _advanced(recorded_as: str) -> str:
+    """The advance, after CTEs naming `finished` and `locked`; `recorded_as` is
+    where the finish's execution is found, for the pause's callback to show: its
+    own insert, or the table, when an earlier statement recorded it."""
+    return f"""
 advanced AS (
     UPDATE jobs AS j
     SET next_run = CASE WHEN f.manual THEN j.next_run ELSE f.next_run END,
@@ -195,13 +201,16 @@ advanced AS (
           IS NOT DISTINCT FROM
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
            f.jitter, f.overlap, f.runs)
-    RETURNING j.id, f.token, j.next_run, j.run_requested_at,
+    RETURNING j.id, f.token, j.next_run, j.run_requested_at, f.attempt_key,
         -- paused by this finish (only a pause sets the reason, and only once a streak)
         j.paused_reason IS NOT NULL AND f.status = 'FAILED'
             AND j.consecutive_failures = j.pause_after_failures
             AND j.on_failure IS NOT NULL AS tell_paused
 ), told_paused AS (
-    INSERT INTO callbacks (job_id, event) SELECT id, 'job.paused' FROM advanced WHERE tell_paused
+    INSERT INTO callbacks (job_id, execution_id, event)
+    SELECT a.id, e.id, 'job.paused'
+    FROM advanced AS a LEFT JOIN {recorded_as} AS e ON e.attempt_key = a.attempt_key
+    WHERE a.tell_paused
 )
 SELECT a.id, a.token FROM advanced AS a, (
     SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (
@@ -212,6 +221,7 @@ SELECT a.id, a.token FROM advanced AS a, (
     ) AS soon
 ) AS woken
 """
+
 
 # Finish a batch of executions in one statement: record each one, whether or not
 # its claim still holds (the delivery happened; a job deleted meanwhile gets no
@@ -269,9 +279,9 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
                                     ELSE d.redrive_execution_id END
     FROM recorded AS r
     WHERE d.id = r.redrive_of
-), {_ADVANCED}"""
+), {_advanced("recorded")}"""
 
-ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_ADVANCED}"
+ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_advanced('executions')}"
 
 # The fallback of a finish: the job's schedule as it is now, read under a row lock.
 SCHEDULE_FOR_UPDATE = """

@@ -83,7 +83,8 @@ def test_a_pause_after_failures_tells_on_failure_once(db, client, target):
     events = sorted(event for _, _, _, event, _ in outbox(db))
     assert events == ["execution.failed"] * 3 + ["job.paused"]
     [paused] = [row for row in outbox(db) if row[3] == "job.paused"]
-    assert paused[1] is None  # the job's latest execution is shown when sent
+    second_failure = executions(db, job_id)[1]
+    assert paused[1] == second_failure.id  # the execution whose failure paused the job
 
 
 def test_a_lease_is_exclusive_and_its_finish_fenced_by_its_token(db, client, target):
@@ -230,3 +231,18 @@ def test_a_header_the_callback_marks_secret_is_sealed_and_shown_as_the_placehold
     assert shown["headers"] == {"X-Token": "***", "X-Plain": "p"}
     assert shown["secret_headers"] == ["X-Token"]
     assert secret_box.open(stored(db, job_id).secrets) == {"on_failure.headers.x-token": "tok-4471"}
+
+
+def test_a_pause_by_a_finish_that_falls_back_still_names_its_execution(db, client, target):
+    job_id = create(client, on_failure={"url": target.url + "/f"}, pause_after_failures=1)
+    set_row(db, job_id, next_run=datetime.now(UTC) - timedelta(seconds=1))
+    [claim] = claims.claim_due(db, "tick-a", 10, LOCK).claims
+    definition = claims.start_attempt(db, claim, key := uuid.uuid4(), LOCK)
+    set_row(db, job_id, cron_schedule="0 0 * * *")  # changed while it ran: the fallback
+    ended = replace(outcome(claim, "FAILED"), error_message="HTTP 503; accepted: 200")
+    claims.finish_many(db, [Finishing(claim, ended, definition.basis, key, "execution.failed")])
+
+    assert stored(db, job_id).status == "STOPPED"
+    [record] = executions(db, job_id)
+    paused = [row for row in outbox(db) if row[3] == "job.paused"]
+    assert [row[1] for row in paused] == [record.id]
