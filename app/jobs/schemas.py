@@ -22,7 +22,17 @@ def _nullable(schema: dict) -> dict:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _list_of(name: str, item: dict) -> dict:
+    """An answer holding one list, under `name`: {"executions": [...]}."""
+    return {
+        "type": "object",
+        "required": [name],
+        "properties": {name: {"type": "array", "items": item}},
+    }
+
+
 STRING = {"type": "string"}
+UUID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}
 DURATION = {"type": "string", "description": "Go-style duration: 500ms, 10s, 1m, 1h30m, 30d"}
 STRING_MAP = {"type": "object", "additionalProperties": STRING}
@@ -143,7 +153,7 @@ PREVIEW = {
         "starts_at": _nullable(TIMESTAMP),
         "ends_at": _nullable(TIMESTAMP),
         "jitter": _nullable(DURATION),
-        "job_id": _nullable({"type": "string", "format": "uuid"}),
+        "job_id": _nullable(UUID),
     },
     "required": ["cron_schedule"],
 }
@@ -164,7 +174,7 @@ JOB = {
         "updated_at",
     ],
     "properties": {
-        "id": {"type": "string", "format": "uuid"},
+        "id": UUID,
         "type": {"enum": ["HTTP", "AMQP"]},
         "status": {"enum": ["RUNNING", "STOPPED"]},
         "execute_at": _nullable(TIMESTAMP),
@@ -219,8 +229,8 @@ EXECUTION = {
     "required": ["id", "job_id", "start_time", "end_time", "success", "error_message"],
     "properties": {
         "id": {"type": "integer"},
-        "job_id": {"type": "string", "format": "uuid"},
-        "delivery_id": {"type": "string", "format": "uuid"},
+        "job_id": UUID,
+        "delivery_id": UUID,
         "scheduled_for": TIMESTAMP,
         "manual": {"type": "boolean"},
         "start_time": TIMESTAMP,
@@ -244,9 +254,9 @@ DEAD_LETTER = {
     "required": ["id", "job_id", "execution_id", "delivery_id", "scheduled_for", "failed_at"],
     "properties": {
         "id": {"type": "integer"},
-        "job_id": {"type": "string", "format": "uuid"},
+        "job_id": UUID,
         "execution_id": {"type": "integer"},
-        "delivery_id": {"type": "string", "format": "uuid"},
+        "delivery_id": UUID,
         "scheduled_for": TIMESTAMP,
         "failed_at": TIMESTAMP,
         "attempts": {"type": "integer"},
@@ -261,18 +271,14 @@ DEAD_LETTER = {
         "redrive_execution_id": _nullable({"type": "integer"}),
     },
 }
-DEAD_LETTERS = {
-    "type": "object",
-    "required": ["dead_letters"],
-    "properties": {"dead_letters": {"type": "array", "items": DEAD_LETTER}},
-}
+DEAD_LETTERS = _list_of("dead_letters", DEAD_LETTER)
 # Which dead letters a bulk redrive or delete takes (app/jobs/dead_letters.py).
 DEAD_LETTER_SELECTOR = {
     "type": "object",
     "examples": [{"ids": [12, 13]}, {"job_id": "6f1c2a7e-1d2b-4c3d-9e8f-0a1b2c3d4e5f"}],
     "properties": {
         "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
-        "job_id": {"type": "string", "format": "uuid"},
+        "job_id": UUID,
         "from": TIMESTAMP,
         "to": TIMESTAMP,
     },
@@ -296,17 +302,9 @@ ONE_EXECUTION = {
     "properties": {**EXECUTION["properties"], "callback": _nullable(CALLBACK_OUTCOME)},
 }
 
-EXECUTIONS = {
-    "type": "object",
-    "required": ["executions"],
-    "properties": {"executions": {"type": "array", "items": EXECUTION}},
-}
+EXECUTIONS = _list_of("executions", EXECUTION)
 JOBS = {"type": "array", "items": JOB}
-NEXT_RUNS = {
-    "type": "object",
-    "required": ["next_runs"],
-    "properties": {"next_runs": {"type": "array", "items": TIMESTAMP}},
-}
+NEXT_RUNS = _list_of("next_runs", TIMESTAMP)
 HEALTH = {"type": "object", "properties": {"status": STRING, "database": STRING}}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": STRING}}
 
