@@ -50,13 +50,15 @@ def _message(claims: Sequence[Claim], kwargs: dict) -> dramatiq.Message:
 
 def _carried(claim: Claim) -> list:
     """A claim as a message carries it: what every claim has, then what only some
-    have (a redrive's dead letter, a jittered slot's fire time), if any."""
+    have (a redrive's dead letter, a jittered slot's fire time, a flow key), if any."""
     carried = [str(claim.job_id), str(claim.token), claim.scheduled_for.isoformat(), claim.manual]
     extra = {}
     if claim.redrive_of is not None:
         extra["redrive_of"] = claim.redrive_of
     if claim.fire_at is not None:
         extra["fire_at"] = claim.fire_at.isoformat()
+    if claim.flow_key is not None:
+        extra["flow_key"] = claim.flow_key
     return [*carried, extra] if extra else carried
 
 
@@ -74,6 +76,7 @@ def claims_of(carried: Sequence[Sequence]) -> list[Claim]:
                 manual,
                 extra.get("redrive_of"),
                 datetime.fromisoformat(fire_at) if fire_at else None,
+                extra.get("flow_key"),
             )
         )
     return claims

@@ -92,7 +92,12 @@ class Runner:
         """Start the attempts of a message's claims in one statement, run them side
         by side on the attempt threads, and return once each has finished or has
         its retry sent."""
-        attempts = [(claim, uuid.uuid4()) for claim in claims_of(carried)]
+        # The execution starts with its first attempt; retries carry that time along.
+        first = datetime.fromisoformat(first_attempt_at) if first_attempt_at else None
+        held = claims_of(carried)
+        if first is not None:  # a retry: its flow key's rate may hold it back
+            held = [claim for claim in held if self._rate_allows(claim, attempt, first)]
+        attempts = [(claim, uuid.uuid4()) for claim in held]
         # Past the lock time, a claim not renewed has expired and is claimed again.
         definitions = retry_through(
             lambda: claims.start_attempts(self.db, attempts, self.lock_seconds),
@@ -113,9 +118,31 @@ class Runner:
             else:
                 started.append((claim, key, definition))
         self.keeper.hold({key: claim for claim, key, _ in started})
-        # The execution starts with its first attempt; retries carry that time along.
-        first = datetime.fromisoformat(first_attempt_at) if first_attempt_at else None
         wait([self.threads.submit(partial(self._run, *s, attempt, first)) for s in started])
+
+    def _rate_allows(self, claim: Claim, attempt: int, first_attempt_at: datetime) -> bool:
+        """Whether the retry of `claim` may start now by its flow key's rate (and
+        is then counted); if not, it is sent again for when the rate allows, its
+        claim kept until then."""
+        if claim.flow_key is None:
+            return True
+        wait = retry_through(
+            lambda: claims.start_flow_attempt(self.db, claim.flow_key),
+            self.outage,
+            self.lock_seconds,
+        )
+        if wait <= 0:
+            return True
+        ids = {"job_id": str(claim.job_id), "attempt": attempt, "flow_key": claim.flow_key}
+        kept = retry_through(
+            lambda: claims.renew(self.db, [claim], wait + self.lock_seconds),
+            self.outage,
+            self.lock_seconds,
+        )
+        if kept:
+            log.info("retry held back %.2fs by its flow key's rate", wait, extra=ids)
+            self._send_retry(claim, attempt, first_attempt_at, wait, ids)
+        return False
 
     def _run(
         self,

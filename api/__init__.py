@@ -12,6 +12,7 @@ from api.dead_letters import (
     RedriveManyResource,
     RedriveResource,
 )
+from api.flow_controls import FlowControlResource, FlowControlsResource
 from api.health import HealthResource, ReadyResource
 from api.jobs import (
     ExecutionResource,
@@ -78,6 +79,8 @@ def create_app(
     app.add_route("/v1/dead-letters/redrive", RedriveManyResource(db, max_body_bytes))
     app.add_route("/v1/dead-letters/{dead_letter_id}", DeadLetterResource())
     app.add_route("/v1/dead-letters/{dead_letter_id}/redrive", RedriveResource(db))
+    app.add_route("/v1/flow-controls", FlowControlsResource(db))
+    app.add_route("/v1/flow-controls/{key}", FlowControlResource(db, max_body_bytes))
     app.add_route("/health", HealthResource(db))
     app.add_route("/ready", ReadyResource(db, broker))
     app.add_route("/metrics", MetricsResource(db))

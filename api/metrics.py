@@ -6,7 +6,7 @@ import falcon
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from app import metrics, report
+from app import flow_controls, metrics, report
 
 
 class MetricsResource:
@@ -14,7 +14,9 @@ class MetricsResource:
 
     def __init__(self, db):
         self.table = CollectorRegistry()
-        self.table.register(metrics.TableCollector(lambda: report.backlog(db)))
+        self.table.register(
+            metrics.TableCollector(lambda: report.backlog(db), lambda: flow_controls.waiting(db))
+        )
 
     def on_get(self, req, resp):
         resp.content_type = CONTENT_TYPE_LATEST

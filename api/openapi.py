@@ -25,6 +25,7 @@ _JOB_ID = {
     "schema": {"type": "string", "format": "uuid"},
 }
 _EXECUTION_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_FLOW_KEY = {"name": "key", "in": "path", "required": True, "schema": schemas.FLOW_KEY}
 
 # Operations on one job; a created job links to each, so clients (and the fuzzer)
 # can follow from POST /v1/jobs to a real id.
@@ -45,6 +46,11 @@ _JOB_LINKS = {
 
 def _query(name: str, schema: dict, description: str) -> dict:
     return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def _limit(default: int) -> dict:
+    size = {"type": "integer", "minimum": 1, "maximum": 1000}
+    return _query("limit", size, f"page size (default {default})")
 
 
 _PAGE = [
@@ -174,11 +180,7 @@ def document() -> dict:
                     "Dead letters, newest first",
                     {"200": _body(schemas.DEAD_LETTERS, "dead letters")},
                     parameters=[
-                        _query(
-                            "limit",
-                            {"type": "integer", "minimum": 1, "maximum": 1000},
-                            "page size (default 20)",
-                        ),
+                        _limit(20),
                         _query("after", {"type": "integer"}, "keyset page: older than this id"),
                         _query("job_id", {"type": "string", "format": "uuid"}, "of this job"),
                         _query("from", schemas.TIMESTAMP, "failed at or after"),
@@ -227,6 +229,41 @@ def document() -> dict:
                     },
                     target=_EXECUTION_ID,
                 )
+            },
+            "/v1/flow-controls": {
+                "get": _operation(
+                    "listFlowControls",
+                    "Flow keys with limits, in key order, with what they hold back now",
+                    {"200": _body(schemas.FLOW_CONTROLS, "flow controls")},
+                    parameters=[
+                        _limit(100),
+                        _query("after", schemas.FLOW_KEY, "keyset page: keys after this one"),
+                    ],
+                )
+            },
+            "/v1/flow-controls/{key}": {
+                "get": _operation(
+                    "getFlowControl",
+                    "A flow key's limits and live figures",
+                    {"200": _body(schemas.FLOW_CONTROL, "the flow control")},
+                    target=_FLOW_KEY,
+                ),
+                "put": _operation(
+                    "setFlowControl",
+                    "Set the limits of the jobs naming a flow key",
+                    {
+                        "200": _body(schemas.FLOW_CONTROL, "limits replaced"),
+                        "201": _body(schemas.FLOW_CONTROL, "limits set where there were none"),
+                    },
+                    body=schemas.FLOW_LIMITS,
+                    parameters=[_FLOW_KEY],
+                ),
+                "delete": _operation(
+                    "deleteFlowControl",
+                    "Lift a flow key's limits",
+                    {"204": {"description": "lifted"}},
+                    target=_FLOW_KEY,
+                ),
             },
             "/health": {
                 "get": {

@@ -72,15 +72,21 @@ API_DURATION = Histogram(
 
 class TableCollector(Collector):
     """The jobs table's backlog, read when scraped: due but unclaimed, and claimed
-    but past their lock time (a holder gone; claimed again soon); and the dead
-    letters not redriven."""
+    but past their lock time (a holder gone; claimed again soon); the dead
+    letters not redriven; and, by flow key, the jobs its limits hold back."""
 
-    def __init__(self, read: Callable[[], tuple[int, int, int]]):
+    def __init__(
+        self,
+        read: Callable[[], tuple[int, int, int]],
+        flows: Callable[[], dict[str, int]] = dict,
+    ):
         self.read = read  # () -> (due_unclaimed, locked_past_lock_time, dead_letters)
+        self.flows = flows  # () -> {flow key: jobs waiting}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             due, expired, dead = self.read()
+            waiting = self.flows()
         except Exception as error:  # the scrape still answers, without these
             log.warning("cannot read the backlog for /metrics: %s", str(error).strip())
             return
@@ -95,6 +101,14 @@ class TableCollector(Collector):
         yield GaugeMetricFamily(
             "scheduler_dead_letters", "Dead letters not redriven (GET /v1/dead-letters)", value=dead
         )
+        by_key = GaugeMetricFamily(
+            "scheduler_flow_waiting",
+            "Jobs due and held back by their flow key's limits (GET /v1/flow-controls)",
+            labels=["key"],
+        )
+        for key, count in sorted(waiting.items()):
+            by_key.add_metric([key], count)
+        yield by_key
 
 
 def all_processes() -> CollectorRegistry:

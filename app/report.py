@@ -6,15 +6,25 @@ from dataclasses import dataclass
 
 from app.claims.statements import EXPIRED, FREE_TO_CLAIM
 
-# Due now and not claimed; claimed but past the lock time (holder gone). Both scan
-# the due range of the due index only, so they cost what the backlog is. And the
-# dead letters not redriven, which retention bounds.
+# Due now and not claimed (but jobs a flow control holds back, which wait by
+# design: scheduler_flow_waiting counts them); claimed but past the lock time
+# (holder gone). Both scan the due range of the two due indexes only (jobs without
+# and with a flow key), so they cost what the backlog is. And the dead letters not
+# redriven, which retention bounds.
 BACKLOG = f"""
-SELECT count(*) FILTER (WHERE {FREE_TO_CLAIM}),
+SELECT count(*) FILTER (WHERE {FREE_TO_CLAIM} AND NOT limited),
        count(*) FILTER (WHERE lock_token IS NOT NULL AND {EXPIRED}),
        (SELECT count(*) FROM dead_letters WHERE redriven_at IS NULL)
-FROM jobs
-WHERE status = 'RUNNING' AND next_run <= now()
+FROM (
+    SELECT locked_until, lock_token, false AS limited FROM jobs
+    WHERE status = 'RUNNING' AND next_run <= now() AND flow_key IS NULL
+    UNION ALL
+    SELECT locked_until, lock_token, EXISTS (
+        SELECT 1 FROM flow_controls AS f
+        WHERE f.key = flow_key AND (f.rate IS NOT NULL OR f.parallelism IS NOT NULL))
+    FROM jobs
+    WHERE status = 'RUNNING' AND next_run <= now() AND flow_key IS NOT NULL
+) AS due
 """
 
 JOBS_BY_STATUS = "SELECT status, count(*) FROM jobs GROUP BY status ORDER BY status"

@@ -328,6 +328,7 @@ function jobFacts(job) {
     ["Time zone", job.timezone],
     ["Jitter", job.jitter ? `up to ${job.jitter} after each slot` : null],
     ["Overlap", job.cron_schedule ? overlapPolicy(job.overlap_policy) : null],
+    ["Flow key", job.flow_key ? h("a", { href: "#/flow-controls", class: "mono" }, job.flow_key) : null],
     ["Next run", nextRun(job)],
     ["Last outcome", lastOutcome(job.last_execution)],
     ["Runs", job.max_runs == null ? job.runs : `${job.runs} of ${job.max_runs}`],
@@ -538,12 +539,56 @@ function lagChart(executions) {
   });
 }
 
+// --- flow controls ------------------------------------------------------------------------
+
+async function flowControlsPage(mine) {
+  const { flow_controls: controls } = await api("GET", "/v1/flow-controls?limit=1000");
+  const headings = ["Key", "Rate", "Parallelism", "In flight", "Waiting", "Started last period"];
+  const rows = controls.map((control) =>
+    h(
+      "tr",
+      { "data-key": control.key },
+      h("td", { class: "mono" }, control.key),
+      h("td", {}, control.rate == null ? "—" : `${control.rate} per ${control.period}`),
+      h("td", {}, control.parallelism == null ? "—" : String(control.parallelism)),
+      h("td", {}, String(control.in_flight)),
+      h("td", { class: control.waiting ? "overdue" : "" }, String(control.waiting)),
+      h("td", {}, String(control.started_last_period)),
+    ),
+  );
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No flow controls.")));
+  mount(
+    mine,
+    h("p", {}, h("a", { href: "#/" }, "← Jobs")),
+    h(
+      "div",
+      { class: "row" },
+      h("h2", {}, "Flow controls"),
+      h("button", { type: "button", onclick: () => route() }, "Refresh"),
+    ),
+    h(
+      "div",
+      { class: "card table" },
+      h(
+        "table",
+        { class: "flow-controls" },
+        h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))),
+        h("tbody", {}, rows),
+      ),
+    ),
+  );
+}
+
 // --- routes --------------------------------------------------------------------------------
 
 function route() {
   const mine = ++ticket;
   const job = location.hash.match(/^#\/jobs\/([0-9a-fA-F-]{36})$/);
-  const page = job ? jobPage(mine, job[1]) : jobsPage(mine);
+  const page = job
+    ? jobPage(mine, job[1])
+    : location.hash === "#/flow-controls"
+      ? flowControlsPage(mine)
+      : jobsPage(mine);
   page.catch((error) => {
     showError(error);
     mount(mine, h("p", {}, h("a", { href: "#/" }, "← Jobs")));

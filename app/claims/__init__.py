@@ -6,10 +6,13 @@ docs/design.md, "The claim lifecycle", holds the whole state table; in brief:
 | step               | by                 | statement               | fenced by            |
 | ------------------ | ------------------ | ----------------------- | -------------------- |
 | claim (25 ms ahead)| tick               | CLAIM_DUE               | SKIP LOCKED, expiry  |
+| claim by flow key  | tick               | LOCK_FLOWS_DUE, then    | the key's row lock   |
+|                    |                    | CLAIM_DUE_FLOWS         |                      |
 | send               | tick               | (run messages, <= 16)   |                      |
 | start an attempt   | worker             | START_ATTEMPTS_IF_HELD  | token, attempt key   |
 | renew              | ClaimKeeper        | RENEW_IF_HELD           | token                |
 | hold for retry     | worker             | HOLD_FOR_RETRY_IF_HELD  | token, attempt key   |
+| a keyed retry's go | worker             | START_FLOW_ATTEMPT      | the key's row lock   |
 | finish and advance | worker             | FINISH_MANY             | token, schedule read |
 | advance as it is   | worker             | ADVANCE_IF_HELD         | token, row lock      |
 | release (give back)| tick, worker, dev  | RELEASE_IF_HELD         | token                |
@@ -35,6 +38,7 @@ here imports Dramatiq: the transport is the caller's.
 
 from app.claims.protocol import (
     claim_due,
+    claim_flows,
     finish,
     finish_many,
     hold_for_retry,
@@ -42,6 +46,7 @@ from app.claims.protocol import (
     renew,
     start_attempt,
     start_attempts,
+    start_flow_attempt,
 )
 from app.claims.values import Basis, Claim, Claimed, Definition, Finishing, Outcome
 
@@ -53,6 +58,7 @@ __all__ = [
     "Finishing",
     "Outcome",
     "claim_due",
+    "claim_flows",
     "finish",
     "finish_many",
     "hold_for_retry",
@@ -60,4 +66,5 @@ __all__ = [
     "renew",
     "start_attempt",
     "start_attempts",
+    "start_flow_attempt",
 ]

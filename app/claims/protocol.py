@@ -25,13 +25,36 @@ from app.timing.schedule import (
 
 
 def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
-    """Claim jobs due within `ahead` seconds for `owner`, keeping its unfinished
-    claims within `max_jobs`."""
+    """Claim jobs without a flow key due within `ahead` seconds for `owner`,
+    keeping its unfinished claims within `max_jobs`; says whether any flow key
+    exists (`claim_flows` then claims the jobs with one)."""
     params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds, "ahead": ahead}
     with db.connection_context():
         rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
-    [(*_, free, next_due_in)] = [row for row in rows if row[0] is None]
-    return Claimed([Claim(*row[:6]) for row in rows if row[0] is not None], free, next_due_in)
+    [(*_, free, next_due_in, flows)] = [row for row in rows if row[0] is None]
+    claims = [Claim(*row[:7]) for row in rows if row[0] is not None]
+    return Claimed(claims, free, next_due_in, flows)
+
+
+def claim_flows(db, owner: str, free: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
+    """Claim up to `free` jobs with a flow key due within `ahead` seconds for
+    `owner`, as far as their keys' limits allow; `next_due_in` is the seconds
+    until a key held back by its rate may start again or the next slot of such a
+    job comes, whichever is first (None: neither)."""
+    params = {"owner": owner, "free": free, "lock_seconds": lock_seconds, "ahead": ahead}
+    with db.connection_context(), db.atomic():
+        keys = [key for (key,) in db.execute_sql(statements.LOCK_FLOWS_DUE, params)]
+        rows = db.execute_sql(statements.CLAIM_DUE_FLOWS, {**params, "keys": keys}).fetchall()
+    [(*_, wait)] = [row for row in rows if row[0] is None]
+    return Claimed([Claim(*row[:7]) for row in rows if row[0] is not None], free, wait)
+
+
+def start_flow_attempt(db, key: str) -> float:
+    """Seconds a retry of a claim with flow key `key` must wait for the key's rate;
+    0.0 when it may start now, and is then counted."""
+    with db.connection_context():
+        row = db.execute_sql(statements.START_FLOW_ATTEMPT, {"key": key}).fetchone()
+    return 0.0 if row is None else max(row[0], 0.0)
 
 
 def start_attempt(

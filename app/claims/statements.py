@@ -18,75 +18,193 @@ from app.db.wakeup import WAKE_CHANNEL
 EXPIRED = "locked_until <= now()"
 FREE_TO_CLAIM = f"(locked_until IS NULL OR {EXPIRED})"
 
-# Lock up to (max_jobs - this owner's unfinished claims) due jobs, skipping rows
-# another claimer is locking, and give each a fresh token: first jobs whose run
-# was requested (run now, or a redrive), then jobs whose slot comes within `ahead`
-# seconds, oldest first; a job with both is claimed for its slot, which serves a
-# run now too. A requested job runs its oldest pending redrive, for that dead
-# letter's slot (so with its delivery id), unless a run now was asked before it:
-# run_requested_at is the earliest request, a run now's or a redrive's. Each scan
-# follows its index and stops once it has enough, so a claim costs the same
-# whatever the backlog. A slot with jitter is claimed for its fire time
-# (next_run) and returns both (next_slot is the slot). Always one row more than
-# the claims, with the id
-# NULL: it carries the free capacity found and the seconds until the next slot is
-# within `ahead` (NULL: none), by the database's clock, so the tick knows how
-# long to sleep.
-CLAIM_DUE = f"""
-WITH horizon AS (
-    SELECT now() + make_interval(secs => %(ahead)s) AS due_by
-), capacity AS (
-    SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
-    FROM jobs
-    WHERE locked_by = %(owner)s AND NOT {EXPIRED}
-), requested AS (
-    SELECT id, run_requested_at FROM jobs
-    WHERE run_requested_at IS NOT NULL
-      AND NOT COALESCE(status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon), false)
-      AND {FREE_TO_CLAIM}
-    ORDER BY run_requested_at
-    LIMIT (SELECT free FROM capacity)
-    FOR UPDATE SKIP LOCKED
-), redrives AS (
-    SELECT r.id AS job_id, d.id AS dead_letter_id, d.scheduled_for
-    FROM requested AS r CROSS JOIN LATERAL (
-        SELECT id, scheduled_for, redrive_requested_at FROM dead_letters
-        WHERE job_id = r.id AND redrive_requested_at IS NOT NULL
-        ORDER BY redrive_requested_at, id
-        LIMIT 1
-    ) AS d
-    WHERE d.redrive_requested_at <= r.run_requested_at
-), scheduled AS (
-    SELECT id FROM jobs
-    WHERE status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon)
-      AND {FREE_TO_CLAIM}
-    ORDER BY next_run
-    LIMIT (SELECT free FROM capacity) - (SELECT count(*) FROM requested)
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+# Claim the jobs `chosen` names: give each a fresh token and this owner's expiry,
+# and say which slot each claim is for. A job whose slot is due is claimed for
+# its slot (which serves a run now too); one only requested runs its oldest
+# pending redrive, for that dead letter's slot (so with its delivery id), unless
+# a run now was asked before it: run_requested_at is the earliest request, a run
+# now's or a redrive's. A slot with jitter is claimed for its fire time
+# (next_run) and returns both (next_slot is the slot). Needs `horizon`.
+_CLAIMED = """
+claimed AS (
     UPDATE jobs AS j
     SET locked_until = now() + make_interval(secs => %(lock_seconds)s),
         locked_by = %(owner)s,
         lock_token = gen_random_uuid(),
         attempt_key = NULL
     FROM horizon
-    WHERE j.id IN (SELECT id FROM requested UNION ALL SELECT id FROM scheduled)
-    RETURNING j.id, j.lock_token,
+    WHERE j.id IN (SELECT id FROM chosen)
+    RETURNING j.id, j.lock_token, j.flow_key, j.run_requested_at,
         CASE WHEN j.status = 'RUNNING' AND j.next_run <= horizon.due_by
              THEN COALESCE(j.next_slot, j.next_run) ELSE j.run_requested_at END AS slot,
         NOT COALESCE(j.status = 'RUNNING' AND j.next_run <= horizon.due_by, false) AS manual,
         CASE WHEN j.status = 'RUNNING' AND j.next_run <= horizon.due_by
                   AND j.next_slot IS NOT NULL
              THEN j.next_run END AS fire_at
-)
-SELECT c.id, c.lock_token, COALESCE(r.scheduled_for, c.slot), c.manual, r.dead_letter_id,
-    c.fire_at, NULL, NULL
-FROM claimed AS c LEFT JOIN redrives AS r ON r.job_id = c.id
+), redrives AS (
+    SELECT c.id AS job_id, d.id AS dead_letter_id, d.scheduled_for
+    FROM claimed AS c CROSS JOIN LATERAL (
+        SELECT id, scheduled_for, redrive_requested_at FROM dead_letters
+        WHERE job_id = c.id AND redrive_requested_at IS NOT NULL
+        ORDER BY redrive_requested_at, id
+        LIMIT 1
+    ) AS d
+    WHERE c.manual AND d.redrive_requested_at <= c.run_requested_at
+), claims AS (
+    SELECT c.id, c.lock_token, COALESCE(r.scheduled_for, c.slot) AS slot, c.manual,
+        r.dead_letter_id, c.fire_at, c.flow_key
+    FROM claimed AS c LEFT JOIN redrives AS r ON r.job_id = c.id
+)"""
+
+_HORIZON = "horizon AS (SELECT now() + make_interval(secs => %(ahead)s) AS due_by)"
+_DUE = "status = 'RUNNING' AND next_run <= (SELECT due_by FROM horizon)"
+# Requested, and not due for a slot (which then serves the request).
+_ONLY_REQUESTED = f"run_requested_at IS NOT NULL AND NOT COALESCE({_DUE}, false)"
+
+# Claim up to (max_jobs - this owner's unfinished claims) due jobs without a
+# flow key, skipping rows another claimer is locking: first jobs whose run was
+# requested (run now, or a redrive), then jobs whose slot comes within `ahead`
+# seconds, oldest first. Each scan follows its index and stops once it has
+# enough, so a claim costs the same whatever the backlog. Always one row more
+# than the claims, with the id NULL: it carries the free capacity found, the
+# seconds until the next slot of such a job is within `ahead` (NULL: none), by
+# the database's clock, so the tick knows how long to sleep, and whether any
+# flow key exists (CLAIM_DUE_FLOWS then claims the jobs with one). Kept that
+# small: the tick runs it up to every 10 ms in a burst, and each subquery more
+# costs its planning every time (two more cost 0.06 ms of PostgreSQL CPU per
+# execution in bench/burst.py).
+CLAIM_DUE = f"""
+WITH {_HORIZON}, capacity AS (
+    SELECT GREATEST(%(max_jobs)s - count(*), 0) AS free
+    FROM jobs
+    WHERE locked_by = %(owner)s AND NOT {EXPIRED}
+), requested AS (
+    SELECT id FROM jobs
+    WHERE {_ONLY_REQUESTED} AND flow_key IS NULL AND {FREE_TO_CLAIM}
+    ORDER BY run_requested_at
+    LIMIT (SELECT free FROM capacity)
+    FOR UPDATE SKIP LOCKED
+), scheduled AS (
+    SELECT id FROM jobs
+    WHERE {_DUE} AND flow_key IS NULL AND {FREE_TO_CLAIM}
+    ORDER BY next_run
+    LIMIT (SELECT free FROM capacity) - (SELECT count(*) FROM requested)
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id FROM requested UNION ALL SELECT id FROM scheduled
+), {_CLAIMED}
+SELECT id, lock_token, slot, manual, dead_letter_id, fire_at, flow_key, NULL, NULL, NULL
+FROM claims
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, free,
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, free,
     EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
-                        WHERE status = 'RUNNING' AND next_run > due_by) - due_by)::float8
+                        WHERE status = 'RUNNING' AND next_run > due_by AND flow_key IS NULL)
+                       - due_by)::float8,
+    EXISTS (SELECT 1 FROM flow_controls)
 FROM capacity, horizon
+"""
+
+# Jobs with a flow key are claimed key by key, in a transaction of two
+# statements, so that two ticks never claim for one key at once: this one locks
+# the flow controls of the keys with work due, skipping those another tick is
+# claiming for, and CLAIM_DUE_FLOWS (run even with no key locked, for when to
+# look again), whose snapshot then sees every claim made for them before, claims
+# what their limits allow. (Within one statement, a
+# count made after waiting for a lock would still see the claims as they were
+# before it.)
+LOCK_FLOWS_DUE = f"""
+WITH {_HORIZON}
+SELECT key FROM flow_controls AS f
+WHERE EXISTS (SELECT 1 FROM jobs WHERE flow_key = f.key AND {_DUE} AND {FREE_TO_CLAIM})
+   OR EXISTS (SELECT 1 FROM jobs
+              WHERE flow_key = f.key AND run_requested_at IS NOT NULL AND {FREE_TO_CLAIM})
+ORDER BY key
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+
+# The attempts of the last period of each key, oldest first.
+_RECENT = (
+    "ARRAY(SELECT s FROM unnest(starts) AS s "
+    "WHERE s > now() - make_interval(secs => period) ORDER BY s)"
+)
+
+# Claim the due jobs of the keys locked (`keys`), oldest first, each key up to
+# what its limits allow now: `parallelism` less its claims held (an attempt
+# running, or a retry waiting), `rate` less the attempts started in the last
+# `period`; `free` in all. Each claim is an attempt started: the key's log of
+# starts takes it. Returns the claims, as CLAIM_DUE does, and one more row: the
+# seconds until a key held back by its rate may start again, or the next slot of
+# a job with a flow key is within `ahead`, whichever comes first (NULL: neither).
+CLAIM_DUE_FLOWS = f"""
+WITH {_HORIZON}, limits AS (
+    SELECT key, rate, period, {_RECENT} AS recent,
+        parallelism - (SELECT count(*) FROM jobs
+                       WHERE flow_key = f.key AND NOT {FREE_TO_CLAIM}) AS idle
+    FROM flow_controls AS f
+    WHERE key = ANY(%(keys)s)
+), allowed AS (
+    SELECT key, GREATEST(LEAST(rate - cardinality(recent), idle, %(free)s), 0) AS n
+    FROM limits
+), picked AS (
+    SELECT c.id FROM allowed AS a CROSS JOIN LATERAL (
+        SELECT id, due FROM (
+            (SELECT id, run_requested_at AS due FROM jobs
+             WHERE flow_key = a.key AND {_ONLY_REQUESTED} AND {FREE_TO_CLAIM}
+             ORDER BY run_requested_at LIMIT a.n)
+            UNION ALL
+            (SELECT id, next_run FROM jobs
+             WHERE flow_key = a.key AND {_DUE} AND {FREE_TO_CLAIM}
+             ORDER BY next_run LIMIT a.n)
+        ) AS due
+        ORDER BY due LIMIT a.n
+    ) AS c
+    ORDER BY c.due
+    LIMIT %(free)s
+), chosen AS (  -- one another statement is changing (a finish, the API) waits a claim
+    SELECT id FROM jobs
+    WHERE id IN (SELECT id FROM picked) AND {FREE_TO_CLAIM}
+    FOR UPDATE SKIP LOCKED
+), {_CLAIMED}, started AS (
+    UPDATE flow_controls AS f
+    SET starts = l.recent || array_fill(now(), ARRAY[n.started::int])
+    FROM limits AS l, (SELECT flow_key, count(*) AS started FROM claims GROUP BY flow_key) AS n
+    WHERE f.key = l.key AND n.flow_key = l.key AND l.rate IS NOT NULL
+    RETURNING f.key
+)
+SELECT id, lock_token, slot, manual, dead_letter_id, fire_at, flow_key, NULL
+FROM claims
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, LEAST(
+    (SELECT EXTRACT(EPOCH FROM min(COALESCE(l.recent[1], now())
+                                   + make_interval(secs => l.period)) - now())::float8
+     FROM limits AS l
+     WHERE l.rate <= cardinality(l.recent)
+                     + (SELECT count(*) FROM claims WHERE flow_key = l.key)),
+    (SELECT EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
+                                WHERE status = 'RUNNING' AND next_run > due_by
+                                  AND flow_key IS NOT NULL) - due_by)::float8
+     FROM horizon))
+"""
+
+# A retry of a claim with a flow key is an attempt too: it starts only if the
+# key's rate allows (its claim, held, already counts against the parallelism),
+# and is then logged. Returns the seconds to wait first: 0 to start now, and no
+# row for a key without limits.
+START_FLOW_ATTEMPT = f"""
+WITH f AS (
+    SELECT key, rate, period, {_RECENT} AS recent
+    FROM flow_controls WHERE key = %(key)s
+    FOR NO KEY UPDATE
+), started AS (
+    UPDATE flow_controls AS t
+    SET starts = f.recent || now()
+    FROM f
+    WHERE t.key = f.key AND f.rate > cardinality(f.recent)
+    RETURNING t.key
+)
+SELECT CASE WHEN f.rate IS NULL OR EXISTS (SELECT 1 FROM started) THEN 0.0
+    ELSE EXTRACT(EPOCH FROM f.recent[1] + make_interval(secs => f.period) - now())::float8 END
+FROM f
 """
 
 # Statements that change many jobs lock them in id order first, so that two of
@@ -164,7 +282,8 @@ finished AS (
 # still pending (but the one served) keep the job requested. Counts consecutive
 # failures, and pauses a job that reached its pause_after_failures (with a
 # job.paused callback to its on_failure). Wakes the ticks when a job is now due
-# within `wake_within` seconds, sooner than they may poll, or is still requested.
+# within `wake_within` seconds, sooner than they may poll, is still requested, or
+# has a flow key (a key at its parallelism may start another).
 _FAILED_IN_A_ROW = (
     "j.status = 'RUNNING' AND f.status = 'FAILED' "
     "AND j.consecutive_failures + 1 >= j.pause_after_failures"
@@ -201,7 +320,7 @@ advanced AS (
           IS NOT DISTINCT FROM
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
            f.jitter, f.overlap, f.runs)
-    RETURNING j.id, f.token, j.next_run, j.run_requested_at, f.attempt_key,
+    RETURNING j.id, f.token, j.next_run, j.run_requested_at, j.flow_key, f.attempt_key,
         -- paused by this finish (only a pause sets the reason, and only once a streak)
         j.paused_reason IS NOT NULL AND f.status = 'FAILED'
             AND j.consecutive_failures = j.pause_after_failures
@@ -217,6 +336,7 @@ SELECT a.id, a.token FROM advanced AS a, (
         SELECT 1 FROM advanced
         WHERE next_run <= now() + make_interval(secs => %(wake_within)s)
            OR run_requested_at IS NOT NULL
+           OR flow_key IS NOT NULL  -- its key may have work waiting for this claim
         LIMIT 1
     ) AS soon
 ) AS woken

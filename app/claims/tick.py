@@ -52,21 +52,35 @@ class TickSettings:
 
 
 def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -> Claimed:
-    """Claim what is due and send it. If sending fails, the claims are given back
-    (a message that did go out is then stale, and dropped by its worker) and the
+    """Claim what is due and send it: jobs without a flow key, then, if any flow
+    key exists, jobs with one, each sent before the next claim (an error in the second
+    leaves the first on its way). If sending fails, the claims are given back (a
+    message that did go out is then stale, and dropped by its worker) and the
     error is raised."""
     with metrics.CLAIM_DURATION.time():
         claimed = claims.claim_due(
             db, settings.owner, settings.max_jobs, settings.lock_seconds, settings.ahead
         )
+    _send(db, send, claimed.claims)
+    room = claimed.free - len(claimed.claims)
+    if claimed.flows and room > 0:
+        with metrics.CLAIM_DURATION.time():
+            keyed = claims.claim_flows(
+                db, settings.owner, room, settings.lock_seconds, settings.ahead
+            )
+        _send(db, send, keyed.claims)
+        claimed = claimed.and_flows(keyed)
     metrics.CLAIMED.observe(len(claimed.claims))
-    if claimed.claims:
-        try:
-            send(claimed.claims)
-        except Exception:
-            claims.release(db, claimed.claims)
-            raise
     return claimed
+
+
+def _send(db, send: Callable[[list[Claim]], None], claimed: list[Claim]) -> None:
+    if claimed:
+        try:
+            send(claimed)
+        except Exception:
+            claims.release(db, claimed)
+            raise
 
 
 def pause_after(claimed: Claimed, interval: float, saturated: int) -> float:

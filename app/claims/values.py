@@ -23,6 +23,7 @@ class Claim:
     manual: bool = False
     redrive_of: int | None = None
     fire_at: datetime | None = None  # with jitter, when the slot fires; None: at the slot
+    flow_key: str | None = None  # whose limits its attempts count against
 
     @property
     def fires(self) -> datetime:
@@ -87,9 +88,16 @@ class Finishing:
 
 @dataclass(frozen=True)
 class Claimed:
-    """What one claim found: the claims made, the capacity left for them, and the
-    seconds until the next future slot (None: no job has one)."""
+    """What one claim found: the claims made, the capacity left for them, the
+    seconds until the next future slot (None: no job has one), and whether any
+    flow key exists (its jobs are claimed apart, key by key)."""
 
     claims: list[Claim]
     free: int
     next_due_in: float | None
+    flows: bool = False
+
+    def and_flows(self, keyed: "Claimed") -> "Claimed":
+        """This claim and the claim of keyed jobs that followed it, as one."""
+        waits = [wait for wait in (self.next_due_in, keyed.next_due_in) if wait is not None]
+        return Claimed(self.claims + keyed.claims, self.free, min(waits, default=None))

@@ -55,6 +55,7 @@ class Job(Model):
     jitter = FloatField(null=True)  # seconds a cron slot may fire after it
     next_slot = DateTimeTZField(null=True)  # the slot next_run fires; null: next_run is it
     overlap_policy = TextField(default="skip")
+    flow_key = TextField(null=True)  # app/flow_controls.py
 
     class Meta:
         table_name = "jobs"

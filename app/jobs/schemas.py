@@ -35,6 +35,11 @@ STRING = {"type": "string"}
 UUID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}
 DURATION = {"type": "string", "description": "Go-style duration: 500ms, 10s, 1m, 1h30m, 30d"}
+FLOW_KEY = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9._~:@-]{1,200}$",
+    "description": 'shares limits with the jobs naming it; "host:" keys on the target host',
+}
 STRING_MAP = {"type": "object", "additionalProperties": STRING}
 
 AUTH = {
@@ -103,6 +108,7 @@ _SCHEDULE_FIELDS = {
     "max_runs": _nullable({"type": "integer", "minimum": 1}),
     "jitter": _nullable(DURATION),
     "overlap_policy": _nullable({"enum": list(OVERLAP_POLICIES)}),
+    "flow_key": _nullable(FLOW_KEY),
     "misfire_grace": _nullable(DURATION),
     "retry_policy": _nullable(RETRY_POLICY),
     "timeout": _nullable(DURATION),
@@ -185,6 +191,7 @@ JOB = {
         "max_runs": _nullable({"type": "integer"}),
         "jitter": _nullable(DURATION),
         "overlap_policy": {"enum": list(OVERLAP_POLICIES)},
+        "flow_key": _nullable(FLOW_KEY),
         "runs": {"type": "integer"},
         "misfire_grace": _nullable(DURATION),
         "retry_policy": {
@@ -307,6 +314,31 @@ JOBS = {"type": "array", "items": JOB}
 NEXT_RUNS = _list_of("next_runs", TIMESTAMP)
 HEALTH = {"type": "object", "properties": {"status": STRING, "database": STRING}}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": STRING}}
+
+FLOW_LIMITS = {
+    "type": "object",
+    "examples": [{"rate": 10, "period": "1s", "parallelism": 5}],
+    "properties": {
+        "rate": _nullable({"type": "integer", "minimum": 1, "maximum": 1000}),
+        "period": _nullable(DURATION),
+        "parallelism": _nullable({"type": "integer", "minimum": 1, "maximum": 1000}),
+    },
+}
+_COUNT = {"type": "integer", "minimum": 0}
+FLOW_CONTROL = {
+    "type": "object",
+    "required": ["key", "rate", "period", "parallelism", "in_flight", "waiting"],
+    "properties": {
+        "key": FLOW_KEY,
+        **FLOW_LIMITS["properties"],
+        "in_flight": {**_COUNT, "description": "claims held: attempts running, retries waiting"},
+        "waiting": {**_COUNT, "description": "jobs due and held back by the limits"},
+        "started_last_period": _COUNT,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    },
+}
+FLOW_CONTROLS = _list_of("flow_controls", FLOW_CONTROL)
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 

@@ -64,6 +64,7 @@ class JobSpec:
     pause_after_failures: int | None = None  # consecutive FAILED executions; None: never
     on_failure: dict | None = None  # callback: {"url", "headers"}
     on_success: dict | None = None
+    flow_key: str | None = None  # whose limits its attempts count against
 
 
 def parse_create(body: Any, now: datetime) -> JobSpec:
@@ -86,6 +87,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
         tags=_tags(body.get("tags")),
         **_options(body),
     )
+    spec = _host_keyed(spec)
     _check(spec, now, execute_at_changed=True)
     enforce(JOB_CREATE, body)
     return spec
@@ -110,7 +112,7 @@ def parse_preview(body: Any) -> tuple[Schedule, int, uuid.UUID | None]:
     )
     _check_window(schedule)
     count = body.get("count")
-    count = 5 if count is None else _integer(count, "count", 1, PREVIEW_LIMIT)
+    count = 5 if count is None else integer_field(count, "count", 1, PREVIEW_LIMIT)
     job_id = parse_uuid(body.get("job_id"), "job_id")
     if schedule.jitter is not None and job_id is None:
         raise InvalidJob("jitter: give job_id too, as each job's offsets are its own")
@@ -127,14 +129,15 @@ def parse_status(value: Any) -> str:
 def _options(body: dict) -> dict:
     """The per-job options present in `body` (null clears one)."""
     parsers = {
-        "misfire_grace": lambda v: _duration(v, "misfire_grace", MAX_MISFIRE_GRACE),
+        "misfire_grace": lambda v: duration_field(v, "misfire_grace", MAX_MISFIRE_GRACE),
         "retry_policy": _retry_policy,
-        "timeout": lambda v: _duration(v, "timeout", MAX_TIMEOUT),
-        "pause_after_failures": lambda v: _integer(
+        "timeout": lambda v: duration_field(v, "timeout", MAX_TIMEOUT),
+        "pause_after_failures": lambda v: integer_field(
             v, "pause_after_failures", 1, MAX_PAUSE_AFTER_FAILURES
         ),
         "on_failure": lambda v: _callback(v, "on_failure"),
         "on_success": lambda v: _callback(v, "on_success"),
+        "flow_key": parse_flow_key,
     }
     return {
         name: None if body[name] is None else parse(body[name])
@@ -198,7 +201,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         for name in CALLBACKS
         if getattr(updated, name) is not None
     }
-    updated = replace(updated, http_job=http_job, amqp_job=amqp_job, **callbacks)
+    updated = _host_keyed(replace(updated, http_job=http_job, amqp_job=amqp_job, **callbacks))
     # Only a newly given time must be in the future: a client sending the job back
     # as it read it, with its past execute_at, is not rescheduling it.
     moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
@@ -239,6 +242,37 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
             f"{field_name} is the redaction placeholder {REDACTED!r}, but no secret is stored "
             "to keep: send the real value"
         )
+
+
+_FLOW_KEY = re.compile(r"^[A-Za-z0-9._~:@-]{1,200}$")
+HOST_KEY = "host:"
+
+
+def parse_flow_key(value: Any) -> str:
+    """A flow key: what jobs sharing limits name (app/flow_controls.py)."""
+    if not isinstance(value, str) or not _FLOW_KEY.match(value):
+        raise InvalidJob("flow_key must be 1 to 200 characters of letters, digits and . _ ~ : @ -")
+    return value
+
+
+def _host_keyed(spec: JobSpec) -> JobSpec:
+    """`spec` with its flow key "host:" made "host:<its target's host>", and a
+    "host:..." key checked against that host, which it claims to name."""
+    key = spec.flow_key
+    if key is None or not key.startswith(HOST_KEY):
+        return spec
+    target = spec.http_job["url"] if spec.http_job else (spec.amqp_job or {}).get("connection")
+    if target is None:
+        return spec  # refused by _check: no payload of the job's type
+    host = _split(target if "://" in target else "https://" + target, "url").hostname
+    if key == HOST_KEY:
+        return replace(spec, flow_key=parse_flow_key(HOST_KEY + host))
+    if key != HOST_KEY + host:
+        raise InvalidJob(
+            f"flow_key {key!r} names another host than the job's target {host!r}: "
+            f'send "{HOST_KEY}" to key on the target\'s host'
+        )
+    return spec
 
 
 def _check_window(schedule: Schedule) -> None:
@@ -295,7 +329,7 @@ def _overlap(value: Any) -> str:
 
 
 def _jitter(value: Any) -> float | None:
-    return None if value is None else _duration(value, "jitter", MAX_JITTER)
+    return None if value is None else duration_field(value, "jitter", MAX_JITTER)
 
 
 def parse_uuid(value: Any, name: str) -> uuid.UUID | None:
@@ -311,16 +345,16 @@ def parse_uuid(value: Any, name: str) -> uuid.UUID | None:
 
 
 def _max_runs(value: Any) -> int | None:
-    return None if value is None else _integer(value, "max_runs", 1, MAX_RUNS_LIMIT)
+    return None if value is None else integer_field(value, "max_runs", 1, MAX_RUNS_LIMIT)
 
 
-def _integer(value: Any, name: str, low: int, high: int) -> int:
+def integer_field(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidJob(f"{name} must be an integer from {low} to {high}")
     return value
 
 
-def _duration(value: Any, name: str, limit: float, minimum: float = 0.001) -> float:
+def duration_field(value: Any, name: str, limit: float, minimum: float = 0.001) -> float:
     try:
         seconds = parse_duration(value)
     except ValueError as error:
@@ -336,7 +370,7 @@ def _retry_policy(value: Any) -> RetryPolicy:
     value = _object(value, "retry_policy")
     default = DEFAULT_POLICY
     given = value.get("max_attempts")
-    attempts = _integer(
+    attempts = integer_field(
         default.max_attempts if given is None else given,
         "retry_policy.max_attempts",
         1,
@@ -348,7 +382,7 @@ def _retry_policy(value: Any) -> RetryPolicy:
         backoffs[name] = (
             getattr(default, name)
             if given is None
-            else _duration(given, f"retry_policy.{name}", MAX_BACKOFF_LIMIT, minimum=0)
+            else duration_field(given, f"retry_policy.{name}", MAX_BACKOFF_LIMIT, minimum=0)
         )
     if value.get("max_backoff") is None:  # the default cap gives way to a longer minimum
         backoffs["max_backoff"] = max(backoffs["max_backoff"], backoffs["min_backoff"])

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from peewee import Tuple
 
+from app import flow_controls
 from app.db.wakeup import WAKE
 from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound
 from app.jobs.dead_letters import pending_redrives
@@ -56,6 +57,7 @@ def spec_of(job: Job, box: SecretBox) -> JobSpec:
         retry_policy=policy_from_json(job.retry_policy) if job.retry_policy else None,
         timeout=job.timeout,
         pause_after_failures=job.pause_after_failures,
+        flow_key=job.flow_key,
         **callbacks,
     )
 
@@ -90,6 +92,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.retry_policy = spec.retry_policy.as_json() if spec.retry_policy else None
     job.timeout = spec.timeout
     job.pause_after_failures = spec.pause_after_failures
+    job.flow_key = spec.flow_key
 
 
 def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> None:
@@ -107,6 +110,7 @@ def create_job(db, body, now: datetime, box: SecretBox) -> Job:
     _store(job, spec, box)
     _plan(job, spec.schedule, now)
     with db.atomic():
+        flow_controls.name_key(db, job.flow_key)
         job.save(force_insert=True)
         _wake_tick(db)
     return job
@@ -174,6 +178,7 @@ def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Jo
         if status is not None:
             _set_status(job, status, now)
         job.updated_at = now
+        flow_controls.name_key(db, job.flow_key)
         job.save()
         if spec.schedule != before.schedule or status == "RUNNING":
             _wake_tick(db)  # the job may be due sooner

@@ -167,14 +167,20 @@ RETURNING id
 """
 
 
+def open_job_page(web: Stack, browser, job_id: str) -> WebDriverWait:
+    """The job's page, once the key is given; a wait on the browser, to go on with."""
+    wait = WebDriverWait(browser, 10)
+    browser.get(f"{web.api}/ui#/jobs/{job_id}")
+    key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
+    key.send_keys(KEY + "\n")
+    return wait
+
+
 def test_a_dead_letter_shows_its_failure_in_short_and_is_redriven_from_the_job_page(web, browser):
     job = create_jobs(web)
     [(older,)] = run_sql(web.environ, FAILED, job["id"])
     [(dead_letter_id,)] = run_sql(web.environ, FAILED, job["id"])  # newest: the first row
-    wait = WebDriverWait(browser, 10)
-    browser.get(f"{web.api}/ui#/jobs/{job['id']}")
-    key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
-    key.send_keys(KEY + "\n")
+    wait = open_job_page(web, browser, job["id"])
     letter = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr.dead-letter")))
     assert "connection refused by 127.0.0.1:9" in letter.text
     assert "Max retries" not in letter.text  # the detail waits to be asked for
@@ -194,3 +200,30 @@ def test_a_dead_letter_shows_its_failure_in_short_and_is_redriven_from_the_job_p
     wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Redrives requested: 1"))
     assert call(web, "GET", f"/v1/dead-letters/{older}")["redrive_requested_at"]
     wait.until(lambda _: not browser.find_elements(By.ID, "redrive-all"))
+
+
+def test_a_jobs_flow_key_leads_to_the_flow_controls_and_their_live_figures(web, browser):
+    call(web, "PUT", "/v1/flow-controls/partner-api", json={"rate": 10, "parallelism": 2})
+    job = call(
+        web,
+        "POST",
+        "/v1/jobs",
+        json={
+            "type": "HTTP",
+            "cron_schedule": "*/5 * * * *",
+            "jitter": "30s",
+            "overlap_policy": "buffer_one",
+            "flow_key": "partner-api",
+            "http_job": {"url": "http://127.0.0.1:9/partner", "method": "POST"},
+        },
+    )
+    # Due and held back: the stack has no tick, so it waits.
+    run_sql(web.environ, "UPDATE jobs SET next_run = now() WHERE id = %s", job["id"])
+    wait = open_job_page(web, browser, job["id"])
+    facts = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "dl.facts")))
+    assert "up to 30s after each slot" in facts.text
+    assert "a slot that comes while one runs waits for it" in facts.text
+    facts.find_element(By.LINK_TEXT, "partner-api").click()
+    row = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr[data-key]")))
+    cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+    assert cells == ["partner-api", "10 per 1s", "2", "0", "1", "0"]

@@ -175,7 +175,7 @@ def test_the_page_loads_only_its_own_files_and_nothing_from_another_host(client)
     parser = _References()
     parser.feed(page)
 
-    assert set(parser.found) == {"/ui/console.js", "/ui/console.css", "#/"}
+    assert set(parser.found) == {"/ui/console.js", "/ui/console.css", "#/", "#/flow-controls"}
     assert not re.search(r"https?://", page)
 
 

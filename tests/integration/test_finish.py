@@ -11,7 +11,7 @@ import peewee
 import psycopg2
 import pytest
 
-from app import claims
+from app import claims, flow_controls
 from app.claims import Claim, Finishing, protocol
 from app.claims.batching import Batcher
 from app.db.database import connect_params, open_database
@@ -106,6 +106,21 @@ def test_a_finish_wakes_the_ticks_when_the_next_slot_comes_before_their_next_loo
     try:
         assert claims.finish_many(db, [finishing], wake_within=10) == [True]
         assert _notified(listener) is wakes
+    finally:
+        listener.close()
+
+
+def test_a_finish_of_a_job_with_a_flow_key_wakes_the_ticks(db, db_config, add_job):
+    """Its key may have jobs waiting for the claim it lets go."""
+    with db.connection_context():
+        flow_controls.name_key(db, "key")
+    add_job(cron="0 0 1 1 *", flow_key="key")
+    [claim] = claims.claim_flows(db, "tick-a", 10, LOCK).claims
+    finishing = started(db, claim)
+    listener = _listening(db_config)
+    try:
+        assert claims.finish_many(db, [finishing], wake_within=10) == [True]
+        assert _notified(listener)
     finally:
         listener.close()
 
