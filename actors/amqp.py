@@ -2,6 +2,8 @@
 
 Connections are kept per worker thread and per target URL (pika's blocking
 connection is not thread-safe) and reopened once when the broker closed them.
+Each connection goes to the address the outbound guard checked
+(actors/netguard.py), as an HTTP call does; TLS still checks the name.
 """
 
 import base64
@@ -12,6 +14,7 @@ import pika
 import pika.exceptions
 
 from actors.delivery import USER_AGENT, AttemptResult, Delivery
+from actors.netguard import TargetRefused, checked_address
 from app import failures
 from app.failures import Failure
 from app.secrets.redaction import redact_url
@@ -23,7 +26,9 @@ _PERMANENT_REPLY_CODES = (403, _NOT_FOUND)
 
 
 class AmqpExecutor:
-    def __init__(self):
+    def __init__(self, allow: tuple = (), deny: tuple = ()):
+        self.allow = allow  # the outbound guard's networks
+        self.deny = deny
         self._local = threading.local()
 
     def _channels(self) -> dict:
@@ -37,6 +42,7 @@ class AmqpExecutor:
         channel = channels.get(url)
         if channel is None or channel.is_closed or channel.connection.is_closed:
             parameters = pika.URLParameters(url)
+            self._pin(parameters)
             parameters.socket_timeout = timeout
             parameters.blocked_connection_timeout = timeout
             parameters.stack_timeout = timeout
@@ -46,6 +52,14 @@ class AmqpExecutor:
             channel.confirm_delivery()
             channels[url] = channel
         return channel
+
+    def _pin(self, parameters: pika.URLParameters) -> None:
+        """Point `parameters` at the address the guard allows for its host; over
+        TLS, the certificate is still checked for the host's name."""
+        name = parameters.host
+        if parameters.ssl_options is not None and parameters.ssl_options.server_hostname is None:
+            parameters.ssl_options = pika.SSLOptions(parameters.ssl_options.context, name)
+        parameters.host = checked_address(name, parameters.port, self.allow, self.deny)
 
     def _forget(self, url: str) -> None:
         channel = self._channels().pop(url, None)
@@ -77,7 +91,7 @@ class AmqpExecutor:
             self._forget(url)
         try:
             return self._publish(*publish)
-        except (pika.exceptions.AMQPError, OSError) as error:
+        except (pika.exceptions.AMQPError, OSError) as error:  # NameNotResolved too
             self._forget(url)
             failure = failures.unreachable(
                 error,
@@ -88,7 +102,10 @@ class AmqpExecutor:
             return AttemptResult(False, Failure(failure.kind, failure.message, detail))
 
     def _publish(self, url, timeout, amqp_job, payload, properties) -> AttemptResult:
-        channel = self._channel(url, timeout)
+        try:
+            channel = self._channel(url, timeout)
+        except TargetRefused as error:  # nothing was sent, and nothing will be
+            return AttemptResult(False, failures.refused_by_guard(str(error)), retryable=False)
         try:
             channel.basic_publish(
                 amqp_job["exchange"],

@@ -5,7 +5,6 @@ Every hop is resolved first and its address checked by the outbound guard
 checking the name, so DNS cannot answer differently between check and connect.
 """
 
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from actors.delivery import (
     excerpt,
     utcnow,
 )
-from actors.netguard import refusal
+from actors.netguard import TargetRefused, checked_address
 from actors.signing import signed_headers
 from app import failures
 from app.failures import NameNotResolved
@@ -40,10 +39,6 @@ def target_url(url: str) -> str:
 
 def _address(url: str) -> tuple[str, str]:
     return failures.address(url, 443 if url.startswith("https:") else 80)
-
-
-class TargetRefused(Exception):
-    """The target's address is not allowed by the outbound guard."""
 
 
 @dataclass(frozen=True)
@@ -76,19 +71,7 @@ def _pin(url: str, outbound: Outbound) -> tuple[str, str, str]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise NameNotResolved(f"cannot resolve {parts.hostname}: {error}") from error
-    reasons = []
-    for *_, sockaddr in infos:
-        reason = refusal(sockaddr[0], outbound.allow, outbound.deny)
-        if reason is None:
-            address = sockaddr[0]
-            break
-        reasons.append(reason)
-    else:
-        raise TargetRefused(f"{parts.hostname}: {reasons[0]}")
+    address = checked_address(parts.hostname, port, outbound.allow, outbound.deny)
     literal = f"[{address}]" if ":" in address else address
     netloc = f"{literal}:{port}"
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"

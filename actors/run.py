@@ -73,7 +73,11 @@ class Runner:
         self.finish = Batcher(
             lambda batch: claims.finish_many(db, batch, wake_within=wake_within), "finishes"
         )
-        self.executors = {"HTTP": HttpExecutor(outbound), "AMQP": AmqpExecutor()}
+        outbound = outbound or Outbound()
+        self.executors = {
+            "HTTP": HttpExecutor(outbound),
+            "AMQP": AmqpExecutor(outbound.allow, outbound.deny),
+        }
 
     @classmethod
     def from_config(cls, db, broker: dramatiq.Broker, config: Config) -> "Runner":

@@ -202,14 +202,14 @@ OPTIONS: tuple[Option, ...] = (
         "http-deny-networks",
         "networks",
         DEFAULT_DENY_NETWORKS,
-        "HTTP targets resolving into these networks are refused (link-local and cloud "
-        "metadata by default)",
+        "HTTP and AMQP targets resolving into these networks are refused (link-local and "
+        "cloud metadata by default)",
     ),
     Option(
         "http-allow-networks",
         "networks",
         "",
-        "if set, HTTP targets must resolve into one of these networks",
+        "if set, HTTP and AMQP targets must resolve into one of these networks",
     ),
     Option(
         "max-body-bytes",

@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from app.db.wakeup import WAKE
 
@@ -80,3 +81,24 @@ def insert_jobs(
         cursor.execute(INSERT_JOBS, params)
         if wake:
             cursor.execute(WAKE)
+
+
+def with_host(url: str, host: str) -> str:
+    """`url` with its host replaced, its user, password, port and path kept."""
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{credentials}@{host}:{parts.port}"))
+
+
+def amqp_one_off(connection: str, exchange: str, routing_key: str) -> dict:
+    """A one-off AMQP job due soon(), publishing "hi"."""
+    return {
+        "type": "AMQP",
+        "execute_at": soon(),
+        "amqp_job": {
+            "connection": connection,
+            "exchange": exchange,
+            "routing_key": routing_key,
+            "body": "hi",
+        },
+    }

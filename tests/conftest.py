@@ -10,7 +10,9 @@ where it fails them (testkit.services.unavailable).
 import os
 import shutil
 import socket
+import uuid
 
+import pika
 import pytest
 
 from app.config import Config, load_config
@@ -82,6 +84,19 @@ def rabbit_vhost():
         unavailable("rabbitmqctl is needed to create a private vhost for the tests")
     with private_vhost(f"scheduler-test-{RUN}") as url:
         yield url
+
+
+@pytest.fixture
+def bound_queue(rabbit_vhost):
+    """A queue bound to amq.direct (its name the routing key) in the session's
+    vhost, and a channel to read what reached it."""
+    name = "queue-" + uuid.uuid4().hex[:8]
+    connection = pika.BlockingConnection(pika.URLParameters(rabbit_vhost))
+    channel = connection.channel()
+    channel.queue_declare(name, auto_delete=True)
+    channel.queue_bind(name, "amq.direct", routing_key=name)
+    yield name, channel
+    connection.close()
 
 
 @pytest.fixture(scope="module")

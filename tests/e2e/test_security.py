@@ -19,7 +19,7 @@ import requests
 
 from app.secrets.sealing import SealingError, SecretBox, generate_key
 from testkit.e2e import running_stack, stack_environ
-from testkit.jobs import later, one_off, soon
+from testkit.jobs import amqp_one_off, later, one_off, soon, with_host
 from testkit.polling import wait_for
 from testkit.services import RUN, database_copy, private_vhost, run_sql
 from testkit.stack import SCHEDULER, process_environ
@@ -256,6 +256,33 @@ def test_an_allow_list_refuses_a_target_outside_it(allow_list_stack, target):
     assert "outbound guard" in execution["error_message"]
     assert "127.0.0.1 is outside the allowed networks" in execution["error_message"]
     assert not target.received(f"/allow/{key}")
+
+
+def test_an_amqp_job_to_a_denied_network_fails_once_at_the_guard(
+    secure_stack, rabbit_vhost, bound_queue
+):
+    name, channel = bound_queue
+    # 0.0.0.0 reaches this host's RabbitMQ on Linux: were the guard skipped, it would land.
+    for host, network in (("169.254.169.254", "169.254.0.0/16"), ("0.0.0.0", "0.0.0.0/8")):
+        job = post_job(
+            secure_stack, amqp_one_off(with_host(rabbit_vhost, host), "amq.direct", name)
+        )
+        execution = settled(secure_stack, job["id"])
+        assert execution["status"] == "FAILED" and execution["attempts"] == 1
+        assert "outbound guard" in execution["error_message"]
+        assert f"denied network {network}" in execution["error_message"]
+    assert channel.basic_get(name, auto_ack=True) == (None, None, None)
+
+
+def test_an_allow_list_refuses_an_amqp_broker_outside_it(
+    allow_list_stack, rabbit_vhost, bound_queue
+):
+    name, channel = bound_queue
+    job = allow_list_stack.post_job(amqp_one_off(rabbit_vhost, "amq.direct", name))
+    execution = settled(allow_list_stack, job["id"])
+    assert execution["status"] == "FAILED" and execution["attempts"] == 1
+    assert "127.0.0.1 is outside the allowed networks" in execution["error_message"]
+    assert channel.basic_get(name, auto_ack=True) == (None, None, None)
 
 
 # -- redirects -----------------------------------------------------------------------
