@@ -5,7 +5,7 @@ from collections.abc import Callable
 import falcon
 
 from api import console, errors
-from api.auth import RequireApiKey
+from api.auth import AccessResource, RequireApiKey
 from api.dead_letters import (
     DeadLetterResource,
     DeadLettersResource,
@@ -52,19 +52,25 @@ def create_app(
     *,
     box: SecretBox | None = None,
     api_keys: tuple[str, ...] = (),
+    api_read_keys: tuple[str, ...] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY,
     broker: Callable[[], str] | None = None,
 ) -> falcon.App:
     """Wire the resources to `db` (a peewee database; the caller owns it).
 
     box: seals job secrets (none: jobs with secrets are refused); api_keys: keys
-    required of every request but the open paths (none: the API is open); broker:
-    the broker check of /ready (api.health.broker_check; none: in-process broker).
+    required of every request but the open paths (none, nor read keys: the API is
+    open); api_read_keys: keys that may only GET; broker: the broker check of
+    /ready (api.health.broker_check; none: in-process broker).
     """
     box = box or SecretBox(())
     bind_models(db)
     app = falcon.App(
-        middleware=[CountRequests(), RequireApiKey(api_keys), _ConnectionPerRequest(db)]
+        middleware=[
+            CountRequests(),
+            RequireApiKey(api_keys, api_read_keys),
+            _ConnectionPerRequest(db),
+        ]
     )
     errors.install(app)
     app.add_route("/v1/jobs", JobsResource(db, box, max_body_bytes))
@@ -81,6 +87,7 @@ def create_app(
     app.add_route("/v1/dead-letters/{dead_letter_id}/redrive", RedriveResource(db))
     app.add_route("/v1/flow-controls", FlowControlsResource(db))
     app.add_route("/v1/flow-controls/{key}", FlowControlResource(db, max_body_bytes))
+    app.add_route("/v1/access", AccessResource())
     app.add_route("/health", HealthResource(db))
     app.add_route("/ready", ReadyResource(db, broker))
     app.add_route("/metrics", MetricsResource(db))

@@ -75,6 +75,17 @@ def _operation(
 
 
 def document() -> dict:
+    """The API's description; every operation that changes something may also
+    answer 403, to a key that may only read."""
+    described = _described()
+    for operations in described["paths"].values():
+        for method, operation in operations.items():
+            if method != "get":
+                operation["responses"]["403"] = _body(schemas.ERROR, "the key may only read")
+    return described
+
+
+def _described() -> dict:
     job = _body(schemas.JOB, "the job")
     return {
         "openapi": "3.1.0",
@@ -264,6 +275,13 @@ def document() -> dict:
                     {"204": {"description": "lifted"}},
                     target=_FLOW_KEY,
                 ),
+            },
+            "/v1/access": {
+                "get": _operation(
+                    "getAccess",
+                    "What the API key presented may do: read (GET only) or write",
+                    {"200": _body(schemas.ACCESS, '{"access": "read"} or "write"')},
+                )
             },
             "/health": {
                 "get": {

@@ -38,10 +38,11 @@ def web_server(config: Config, db, *, in_process_broker: bool = False):
         db,
         box=SecretBox(config.secret_key),
         api_keys=config.api_keys,
+        api_read_keys=config.api_read_keys,
         max_body_bytes=config.max_body_bytes,
         broker=None if in_process_broker else broker_check(config.broker_url),
     )
-    if not config.api_keys:
+    if not config.api_keys and not config.api_read_keys:
         log.warning(
             "NO API KEYS: the API is open to anyone who can reach %s:%d; "
             "set SCHEDULER_API_KEYS to require a key",

@@ -180,7 +180,14 @@ OPTIONS: tuple[Option, ...] = (
         "csv",
         "",
         "keys the API accepts as `Authorization: Bearer <key>`, comma-separated; "
-        "none: the API is open (a warning is logged)",
+        "none (and no read keys): the API is open (a warning is logged)",
+        secret=True,
+    ),
+    Option(
+        "api-read-keys",
+        "csv",
+        "",
+        "keys that may only read (GET): any other method answers 403; comma-separated",
         secret=True,
     ),
     Option(
@@ -272,6 +279,7 @@ class Config:
     execution_retention: float
     dead_letter_retention: float
     api_keys: tuple[str, ...]
+    api_read_keys: tuple[str, ...]
     secret_key: tuple[str, ...]
     signing_key: str
     http_deny_networks: tuple
@@ -398,6 +406,11 @@ def load_config(
     if values["log_format"] not in _LOG_FORMATS:
         raise ConfigError(
             _bad(_option_by_flag("log-format"), values["log_format"], f"one of {_LOG_FORMATS}")
+        )
+    both = set(values["api_keys"]) & set(values["api_read_keys"])
+    if both:
+        raise ConfigError(
+            _bad(_option_by_flag("api-read-keys"), "***", "a key may not also be in api-keys")
         )
     values["given"] = frozenset(o.flag for o in OPTIONS if o.env in given_envs)
     if values["log_level"] not in _LOG_LEVELS:

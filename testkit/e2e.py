@@ -30,12 +30,14 @@ def stack_environ(database: str, broker_url: str, **extra: str) -> dict[str, str
 
 
 @contextlib.contextmanager
-def running_web(database: str, logs: Path, api_key: str):
-    """`scheduler web` alone over `database`, wanting `api_key`, until the block ends."""
+def running_web(database: str, logs: Path, api_key: str, **settings: str):
+    """`scheduler web` alone over `database`, wanting `api_key` (and `settings`, more
+    SCHEDULER_* variables), until the block ends."""
     environ = scheduler_environ(
         SCHEDULER_DB_NAME=database,
         SCHEDULER_API_KEYS=api_key,
         SCHEDULER_SECRET_KEY=generate_key(),
+        **settings,
     )
     with Stack(environ, logs) as web:
         web.start_web()

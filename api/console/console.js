@@ -39,6 +39,21 @@ async function api(method, path, payload) {
   }
 }
 
+// What the key may do, asked once per key: "read" (GET only) or "write".
+let access = null;
+
+async function knowAccess() {
+  if (access === null) access = (await api("GET", "/v1/access")).access;
+}
+
+const READ_ONLY = "this API key may only read (SCHEDULER_API_READ_KEYS)";
+
+// A button that changes something: for a key that may only read, disabled, saying why.
+function changer(attributes, label) {
+  const readOnly = access === "read";
+  return h("button", { ...attributes, disabled: readOnly, title: readOnly ? READ_ONLY : null }, label);
+}
+
 function askForKey(problem) {
   if (keyPrompt) return keyPrompt;
   keyPrompt = new Promise((resolve) => {
@@ -52,6 +67,7 @@ function askForKey(problem) {
     form.onsubmit = (event) => {
       event.preventDefault();
       sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+      access = null;
       $("key-dialog").hidden = true;
       showForgetKey();
       keyPrompt = null;
@@ -67,6 +83,7 @@ function showForgetKey() {
 
 $("forget-key").addEventListener("click", () => {
   sessionStorage.removeItem(KEY_STORAGE);
+  access = null;
   showForgetKey();
   route();
 });
@@ -262,6 +279,7 @@ function jobsPager(jobs, more) {
 // --- one job ------------------------------------------------------------------------
 
 async function jobPage(mine, id, historyOffset = 0) {
+  await knowAccess();
   const [job, recent, history, dead] = await Promise.all([
     api("GET", `/v1/jobs/${id}`),
     api("GET", `/v1/jobs/${id}/executions?limit=${CHART_EXECUTIONS}`),
@@ -297,8 +315,8 @@ function jobHeader(job, reload) {
   };
   const toggle =
     job.status === "RUNNING"
-      ? h("button", { id: "pause", onclick: act("pause", "Paused: no further runs until resumed.") }, "Pause")
-      : h("button", { id: "resume", onclick: act("resume", "Resumed.") }, "Resume");
+      ? changer({ id: "pause", onclick: act("pause", "Paused: no further runs until resumed.") }, "Pause")
+      : changer({ id: "resume", onclick: act("resume", "Resumed.") }, "Resume");
   return h(
     "section",
     {},
@@ -314,7 +332,7 @@ function jobHeader(job, reload) {
       "div",
       { class: "row actions" },
       toggle,
-      h("button", { id: "run-now", onclick: act("run", "Run requested: the tick starts it within moments.") }, "Run now"),
+      changer({ id: "run-now", onclick: act("run", "Run requested: the tick starts it within moments.") }, "Run now"),
       h("button", { onclick: reload }, "Refresh"),
     ),
   );
@@ -392,7 +410,7 @@ function deadLetters(jobId, letters, reload) {
   const state = (letter) => {
     if (letter.redriven_at) return h("span", { class: "muted" }, "redriven ", when(letter.redriven_at));
     if (letter.redrive_requested_at) return h("span", { class: "muted" }, "redrive pending");
-    return h("button", { class: "redrive", onclick: redrive(letter) }, "Redrive");
+    return changer({ class: "redrive", onclick: redrive(letter) }, "Redrive");
   };
   const headings = ["Failed", "Slot", "Attempts", "Status code", "Error", ""];
   const rows = letters.map((letter) =>
@@ -415,7 +433,7 @@ function deadLetters(jobId, letters, reload) {
       "div",
       { class: "row table-title" },
       h("h2", {}, "Dead letters"),
-      open ? h("button", { id: "redrive-all", onclick: redriveAll }, "Redrive all") : null,
+      open ? changer({ id: "redrive-all", onclick: redriveAll }, "Redrive all") : null,
     ),
     h("table", {}, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
   );

@@ -63,7 +63,8 @@ def dev_config(config: Config, database: tuple[str, int] | None, data_dir: Path)
 def run_dev(config: Config) -> int:
     data_dir = Path(config.dev_data_dir).resolve()
     host = config.web_api_host[0] if "web-api-host" in config.given else DEV_LISTEN[0]
-    if not config.api_keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
+    keys = config.api_keys or config.api_read_keys
+    if not keys and not ipaddress.ip_address(_resolve(host)).is_loopback:
         print(
             f"scheduler: dev without SCHEDULER_API_KEYS listens on loopback only, not {host}",
             file=sys.stderr,

@@ -314,6 +314,11 @@ JOBS = {"type": "array", "items": JOB}
 NEXT_RUNS = _list_of("next_runs", TIMESTAMP)
 HEALTH = {"type": "object", "properties": {"status": STRING, "database": STRING}}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": STRING}}
+ACCESS = {
+    "type": "object",
+    "required": ["access"],
+    "properties": {"access": {"enum": ["read", "write"]}},
+}
 
 FLOW_LIMITS = {
     "type": "object",

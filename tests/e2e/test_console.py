@@ -11,6 +11,7 @@ import os
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
@@ -51,9 +52,12 @@ FROM (
 """
 
 
+READ_KEY = "console-read-" + generate_key()[:16]
+
+
 @pytest.fixture
 def web(database_name, tmp_path):
-    with running_web(database_name, tmp_path, KEY) as stack:
+    with running_web(database_name, tmp_path, KEY, SCHEDULER_API_READ_KEYS=READ_KEY) as stack:
         yield stack
 
 
@@ -167,12 +171,12 @@ RETURNING id
 """
 
 
-def open_job_page(web: Stack, browser, job_id: str) -> WebDriverWait:
+def open_job_page(web: Stack, browser, job_id: str, key: str = KEY) -> WebDriverWait:
     """The job's page, once the key is given; a wait on the browser, to go on with."""
     wait = WebDriverWait(browser, 10)
     browser.get(f"{web.api}/ui#/jobs/{job_id}")
-    key = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
-    key.send_keys(KEY + "\n")
+    given = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
+    given.send_keys(key + "\n")
     return wait
 
 
@@ -227,3 +231,29 @@ def test_a_jobs_flow_key_leads_to_the_flow_controls_and_their_live_figures(web, 
     row = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr[data-key]")))
     cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
     assert cells == ["partner-api", "10 per 1s", "2", "0", "1", "0"]
+
+
+def test_with_a_read_key_the_console_shows_everything_and_offers_no_change(web, browser):
+    job = create_jobs(web)
+    run_sql(web.environ, FAILED, job["id"])
+    wait = open_job_page(web, browser, job["id"], key=READ_KEY)
+    letter = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "tr.dead-letter")))
+    assert "connection refused by 127.0.0.1:9" in letter.text
+    for button in [
+        browser.find_element(By.ID, "pause"),
+        browser.find_element(By.ID, "run-now"),
+        browser.find_element(By.ID, "redrive-all"),
+        letter.find_element(By.CSS_SELECTOR, "button.redrive"),
+    ]:
+        assert not button.is_enabled()
+        assert button.get_attribute("title") == (
+            "this API key may only read (SCHEDULER_API_READ_KEYS)"
+        )
+    # The write key, given instead, may act again.
+    browser.find_element(By.ID, "forget-key").click()
+    given = wait.until(shown.visibility_of_element_located((By.ID, "key-input")))
+    given.send_keys(KEY + "\n")
+    # The page may render once more as the key comes in: click the one that stays.
+    settled = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+    settled.until(lambda _: browser.find_element(By.ID, "pause").click() is None)
+    wait.until(shown.element_to_be_clickable((By.ID, "resume")))
