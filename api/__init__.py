@@ -25,6 +25,7 @@ from api.jobs import (
 )
 from api.metrics import CountRequests, MetricsResource
 from api.openapi import OpenApiResource
+from api.request_ids import TagRequests
 from app.jobs.models import bind_models
 from app.secrets.sealing import SecretBox
 
@@ -67,6 +68,7 @@ def create_app(
     bind_models(db)
     app = falcon.App(
         middleware=[
+            TagRequests(),
             CountRequests(),
             RequireApiKey(api_keys, api_read_keys),
             _ConnectionPerRequest(db),

@@ -11,6 +11,11 @@ from app.secrets.sealing import SealingError
 log = logging.getLogger(__name__)
 
 
+def _ids(req) -> dict:
+    """The request's id, for a log line about it (api/request_ids.py)."""
+    return {"request_id": req.context.request_id}
+
+
 def serialize_error(req, resp, exception: falcon.HTTPError) -> None:
     resp.content_type = falcon.MEDIA_JSON
     resp.media = {"error": exception.description or exception.title}
@@ -29,19 +34,21 @@ def _conflict(req, resp, exception, params):
 
 
 def _sealing(req, resp, exception, params):
-    log.error("job secrets unavailable: %s", exception)
+    log.error("job secrets unavailable: %s", exception, extra=_ids(req))
     raise falcon.HTTPServiceUnavailable(description=str(exception))
 
 
 def _database_down(req, resp, exception, params):
-    log.warning("database unavailable: %s", str(exception).strip().splitlines()[0:1])
+    log.warning(
+        "database unavailable: %s", str(exception).strip().splitlines()[0:1], extra=_ids(req)
+    )
     raise falcon.HTTPServiceUnavailable(description="database unavailable, try again")
 
 
 def _unexpected(req, resp, exception, params):
     if isinstance(exception, falcon.HTTPError):
         raise exception
-    log.exception("unhandled error on %s %s", req.method, req.path)
+    log.exception("unhandled error on %s %s", req.method, req.path, extra=_ids(req))
     raise falcon.HTTPInternalServerError(description="internal error")
 
 

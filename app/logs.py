@@ -10,7 +10,15 @@ import sys
 from datetime import UTC, datetime
 
 # Fields that log calls pass in `extra` and that every line should show.
-CONTEXT_FIELDS = ("job_id", "delivery_id", "attempt", "version", "claimed")
+CONTEXT_FIELDS = (
+    "job_id",
+    "delivery_id",
+    "attempt",
+    "version",
+    "claimed",
+    "flow_key",
+    "request_id",
+)
 
 
 def _context(record: logging.LogRecord) -> dict:
