@@ -228,7 +228,7 @@ class Runner:
             else request_sent(definition.type, definition.http_job, definition.amqp_job, delivery),
         )
         callback = _callback_event(definition, outcome.status)
-        finishing = Finishing(claim, outcome, definition.basis, key, callback)
+        finishing = Finishing(claim, outcome, definition.basis, key, callback, definition.version)
         self._finish(finishing, definition.type, ids)
 
     def _send_retry(
@@ -298,7 +298,8 @@ class Runner:
             error_message=f"skipped: started {late} after its slot, misfire_grace is "
             f"{format_duration(grace)}",
         )
-        self._finish(Finishing(claim, outcome, definition.basis, key), definition.type, ids)
+        finishing = Finishing(claim, outcome, definition.basis, key, job_version=definition.version)
+        self._finish(finishing, definition.type, ids)
 
     def _hold_through(self, claim: Claim, key: uuid.UUID, backoff: float) -> bool:
         return retry_through(

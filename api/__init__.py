@@ -17,6 +17,7 @@ from api.health import HealthResource, ReadyResource
 from api.jobs import (
     ExecutionResource,
     ExecutionsResource,
+    JobByNameResource,
     JobResource,
     JobRunResource,
     JobsResource,
@@ -76,6 +77,7 @@ def create_app(
     )
     errors.install(app)
     app.add_route("/v1/jobs", JobsResource(db, box, max_body_bytes))
+    app.add_route("/v1/jobs/by-name/{name:path}", JobByNameResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}", JobResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}/executions", ExecutionsResource())
     app.add_route("/v1/jobs/{job_id_text}/pause", JobStatusResource(db, "STOPPED"))

@@ -5,7 +5,7 @@ import logging
 import falcon
 import peewee
 
-from app.errors import Conflict, InvalidJob, JobNotFound
+from app.errors import Conflict, InvalidJob, JobNotFound, PreconditionFailed
 from app.secrets.sealing import SealingError
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ def _conflict(req, resp, exception, params):
     raise falcon.HTTPConflict(description=str(exception))
 
 
+def _precondition(req, resp, exception, params):
+    raise falcon.HTTPPreconditionFailed(description=str(exception))
+
+
 def _sealing(req, resp, exception, params):
     log.error("job secrets unavailable: %s", exception, extra=_ids(req))
     raise falcon.HTTPServiceUnavailable(description=str(exception))
@@ -58,5 +62,6 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(InvalidJob, _invalid)
     app.add_error_handler(JobNotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
+    app.add_error_handler(PreconditionFailed, _precondition)
     app.add_error_handler(SealingError, _sealing)
     app.add_error_handler((peewee.OperationalError, peewee.InterfaceError), _database_down)

@@ -7,10 +7,11 @@ import falcon
 from api import render
 from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
 from app import callbacks
+from app.errors import InvalidJob, PreconditionFailed
 from app.jobs import store as jobstore
 from app.jobs import views
 from app.jobs.models import Job
-from app.jobs.spec import JOB_TYPES, STATUSES, parse_preview
+from app.jobs.spec import JOB_TYPES, STATUSES, parse_name, parse_preview
 from app.secrets.sealing import SecretBox
 from app.timing.schedule import first_run, upcoming
 
@@ -25,8 +26,21 @@ def _shown(jobs: list[Job]) -> list[dict]:
     return [render.job(job, latest.get(job.id)) for job in jobs]
 
 
-def _one(job: Job) -> dict:
+def _one(job: Job, resp) -> dict:
+    """The job as the API shows it, its version as the answer's ETag."""
+    resp.set_header("ETag", f'"{job.version}"')
     return _shown([job])[0]
+
+
+def _expected(req) -> int | None:
+    """The version an If-Match names (None: any, or no If-Match)."""
+    given = req.get_header("If-Match")
+    if given is None or given.strip() == "*":
+        return None
+    tag = given.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise PreconditionFailed(f"If-Match {given!r} names no version of a job: send its ETag")
+    return int(tag)
 
 
 class JobsResource:
@@ -40,6 +54,7 @@ class JobsResource:
     def on_post(self, req, resp):
         job = jobstore.create_job(self.db, json_body(req, self.max_body), _now(), self.box)
         resp.status = falcon.HTTP_201
+        resp.set_header("ETag", f'"{job.version}"')
         resp.media = render.job(job, None)  # a new job has not run yet
 
     def on_get(self, req, resp):
@@ -52,6 +67,7 @@ class JobsResource:
             after=job_id(after) if after else None,
             status=choice(req, "status", STATUSES),
             type_=choice(req, "type", JOB_TYPES),
+            name=parse_name(req.get_param("name")) if req.get_param("name") else None,
         )
         resp.media = _shown(rows)
 
@@ -65,16 +81,46 @@ class JobResource:
         self.max_body = max_body
 
     def on_get(self, req, resp, job_id_text):
-        resp.media = _one(jobstore.get_job(job_id(job_id_text)))
+        resp.media = _one(jobstore.get_job(job_id(job_id_text)), resp)
 
     def on_put(self, req, resp, job_id_text):
         body = json_body(req, self.max_body)
-        job = jobstore.update_job(self.db, job_id(job_id_text), body, _now(), self.box)
-        resp.media = _one(job)
+        job = jobstore.update_job(
+            self.db, job_id(job_id_text), body, _now(), self.box, _expected(req)
+        )
+        resp.media = _one(job, resp)
 
     def on_delete(self, req, resp, job_id_text):
-        jobstore.delete_job(job_id(job_id_text))
+        jobstore.delete_job(self.db, job_id(job_id_text), _expected(req))
         resp.status = falcon.HTTP_204
+
+
+class JobByNameResource:
+    """PUT /v1/jobs/by-name/{name}: create the job (201) or replace its
+    definition (200); the same definition again changes nothing."""
+
+    uses_db = True
+
+    def __init__(self, db, box: SecretBox, max_body: int):
+        self.db = db
+        self.box = box
+        self.max_body = max_body
+
+    def on_put(self, req, resp, name):
+        absent = req.get_header("If-None-Match")
+        if absent is not None and absent.strip() != "*":
+            raise InvalidJob("If-None-Match: only * is understood (create, never replace)")
+        job, outcome = jobstore.upsert_job(
+            self.db,
+            parse_name(name),
+            json_body(req, self.max_body),
+            _now(),
+            self.box,
+            _expected(req),
+            absent=absent is not None,
+        )
+        resp.status = falcon.HTTP_201 if outcome == "created" else falcon.HTTP_200
+        resp.media = _one(job, resp)
 
 
 class JobStatusResource:
@@ -87,8 +133,8 @@ class JobStatusResource:
         self.status = status
 
     def on_post(self, req, resp, job_id_text):
-        job = jobstore.set_status(self.db, job_id(job_id_text), self.status, _now())
-        resp.media = _one(job)
+        job = jobstore.set_status(self.db, job_id(job_id_text), self.status, _now(), _expected(req))
+        resp.media = _one(job, resp)
 
 
 class JobRunResource:
@@ -102,7 +148,7 @@ class JobRunResource:
     def on_post(self, req, resp, job_id_text):
         job = jobstore.request_run(self.db, job_id(job_id_text), _now())
         resp.status = falcon.HTTP_202
-        resp.media = _one(job)
+        resp.media = _one(job, resp)
 
 
 class ExecutionsResource:

@@ -85,8 +85,20 @@ def document() -> dict:
     return described
 
 
+# A job's answer carries its version as ETag; a change may name the version it
+# was made from.
+_ETAG = {"ETag": {"description": 'the job\'s version, quoted: "3"', "schema": schemas.STRING}}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "schema": schemas.STRING,
+    "description": 'the ETag read ("3"): 412 if the job has changed since',
+}
+_STALE = {"412": _body(schemas.ERROR, "the job is not at the If-Match version")}
+
+
 def _described() -> dict:
-    job = _body(schemas.JOB, "the job")
+    job = {**_body(schemas.JOB, "the job"), "headers": _ETAG}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Scheduler", "version": "1"},
@@ -97,7 +109,10 @@ def _described() -> dict:
                 "post": _operation(
                     "createJob",
                     "Create a job",
-                    {"201": _body(schemas.JOB, "created", _JOB_LINKS)},
+                    {
+                        "201": {**_body(schemas.JOB, "created", _JOB_LINKS), "headers": _ETAG},
+                        "409": _body(schemas.ERROR, "its name is taken"),
+                    },
                     body=schemas.JOB_CREATE,
                 ),
                 "get": _operation(
@@ -118,30 +133,68 @@ def _described() -> dict:
                         },
                         _query("status", {"enum": list(STATUSES)}, "only this status"),
                         _query("type", {"enum": list(JOB_TYPES)}, "only this type"),
+                        _query("name", schemas.NAME, "the job of this name"),
                     ],
                 ),
+            },
+            "/v1/jobs/by-name/{name}": {
+                "put": _operation(
+                    "upsertJob",
+                    "Create the job of this name, or replace its definition; the same "
+                    "definition again changes nothing",
+                    {
+                        "201": {**_body(schemas.JOB, "created", _JOB_LINKS), "headers": _ETAG},
+                        "200": job,
+                        **_STALE,
+                    },
+                    body=schemas.JOB_CREATE,
+                    parameters=[
+                        {"name": "name", "in": "path", "required": True, "schema": schemas.NAME},
+                        _IF_MATCH,
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "schema": {"enum": ["*"]},
+                            "description": "*: only create; 412 if the name exists",
+                        },
+                    ],
+                )
             },
             "/v1/jobs/{id}": {
                 "get": _operation("getJob", "A job", {"200": job}, target=_JOB_ID),
                 "put": _operation(
                     "updateJob",
                     "Update a job partially",
-                    {"200": job},
+                    {"200": job, "409": _body(schemas.ERROR, "its new name is taken"), **_STALE},
                     body=schemas.JOB_UPDATE,
                     target=_JOB_ID,
+                    parameters=[_IF_MATCH],
                 ),
                 "delete": _operation(
                     "deleteJob",
                     "Delete a job and its executions",
-                    {"204": {"description": "deleted"}},
+                    {"204": {"description": "deleted"}, **_STALE},
                     target=_JOB_ID,
+                    parameters=[_IF_MATCH],
                 ),
             },
             "/v1/jobs/{id}/pause": {
-                "post": _operation("pauseJob", "Pause a job", {"200": job}, target=_JOB_ID)
+                "post": _operation(
+                    "pauseJob",
+                    "Pause a job",
+                    {"200": job, **_STALE},
+                    target=_JOB_ID,
+                    parameters=[_IF_MATCH],
+                )
             },
             "/v1/jobs/{id}/resume": {
-                "post": _operation("resumeJob", "Resume a job", {"200": job}, target=_JOB_ID)
+                "post": _operation(
+                    "resumeJob",
+                    "Resume a job",
+                    {"200": job, **_STALE},
+                    target=_JOB_ID,
+                    parameters=[_IF_MATCH],
+                )
             },
             "/v1/jobs/{id}/run": {
                 "post": _operation(

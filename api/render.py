@@ -24,6 +24,8 @@ def job(row: Job, last: Execution | None) -> dict:
     policy = policy_from_json(row.retry_policy)
     shown = {
         "id": str(row.id),
+        "name": row.name,
+        "version": row.version,
         "type": row.type,
         "status": row.status,
         "execute_at": timestamp(row.execute_at),

@@ -19,3 +19,7 @@ class Conflict(SchedulerError):
 
 class JobBusy(Conflict):
     """The job is executing; the request would run it twice at once."""
+
+
+class PreconditionFailed(SchedulerError):
+    """The job is not as the client's If-Match or If-None-Match says; str(error) says how."""

@@ -341,6 +341,8 @@ function jobHeader(job, reload) {
 function jobFacts(job) {
   const facts = [
     ["Id", h("span", { class: "mono" }, job.id)],
+    ["Name", job.name ? h("span", { class: "mono" }, job.name) : null],
+    ["Version", job.version],
     ["Type", job.type],
     job.cron_schedule ? ["Cron", h("code", {}, job.cron_schedule)] : ["Execute at", h("code", {}, job.execute_at)],
     ["Time zone", job.timezone],

@@ -201,6 +201,7 @@ def _row(finishing: Finishing, now: datetime) -> dict:
         "request": outcome.request,
         "redrive_of": claim.redrive_of,
         "callback": finishing.callback,
+        "job_version": finishing.job_version,
         "next_run": next_run,
         "next_slot": next_slot,
         "served": served,

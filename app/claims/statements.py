@@ -232,7 +232,7 @@ FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(i
 WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
 RETURNING j.id, held.token,
     type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
-    on_success IS NOT NULL, on_failure IS NOT NULL,
+    on_success IS NOT NULL, on_failure IS NOT NULL, version,
     execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, overlap_policy,
     runs
 """
@@ -269,7 +269,7 @@ finished AS (
         manual boolean, start_time timestamptz, end_time timestamptz, status text,
         attempts int, error_message text, status_code int, response_excerpt text,
         lag_ms bigint, duration_ms bigint, attempt_key uuid, error_kind text,
-        error_detail text, request jsonb, redrive_of bigint, callback text,
+        error_detail text, request jsonb, redrive_of bigint, callback text, job_version int,
         next_run timestamptz, next_slot timestamptz, served int,
         execute_at timestamptz, cron_schedule text, timezone text, starts_at timestamptz,
         ends_at timestamptz, max_runs int, jitter float8, overlap text, runs int,
@@ -308,6 +308,7 @@ advanced AS (
                                              WHEN 'SUCCESSFUL' THEN 0
                                              ELSE j.consecutive_failures END,
         status = CASE WHEN {_FAILED_IN_A_ROW} THEN 'STOPPED' ELSE j.status END,
+        version = CASE WHEN {_FAILED_IN_A_ROW} THEN j.version + 1 ELSE j.version END,
         paused_reason = CASE WHEN {_FAILED_IN_A_ROW}
             THEN format('%%s consecutive failures; last: %%s', j.consecutive_failures + 1,
                         f.error_message)
@@ -359,10 +360,11 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
                             status, attempts, error_message, status_code, response_excerpt,
                             lag_ms, duration_ms, attempt_key, error_kind, error_detail,
-                            redrive_of)
+                            redrive_of, job_version)
     SELECT f.job_id, f.delivery_id, f.scheduled_for, f.manual, f.start_time, f.end_time,
         f.status, f.attempts, f.error_message, f.status_code, f.response_excerpt,
-        f.lag_ms, f.duration_ms, f.attempt_key, f.error_kind, f.error_detail, f.redrive_of
+        f.lag_ms, f.duration_ms, f.attempt_key, f.error_kind, f.error_detail, f.redrive_of,
+        f.job_version
     FROM finished AS f
     WHERE f.job_id IN (SELECT id FROM locked)
     ON CONFLICT (attempt_key) DO NOTHING
@@ -384,9 +386,9 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
     WHERE f.callback IS NOT NULL
 ), overlapped AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, start_time, end_time, status,
-                            attempts, error_message)
+                            attempts, error_message, job_version)
     SELECT f.job_id, (s.slot ->> 'delivery_id')::uuid, (s.slot ->> 'slot')::timestamptz,
-        f.end_time, f.end_time, 'SKIPPED', 0, 'previous execution still running'
+        f.end_time, f.end_time, 'SKIPPED', 0, 'previous execution still running', f.job_version
     FROM recorded AS r JOIN finished AS f ON f.attempt_key = r.attempt_key
     CROSS JOIN LATERAL jsonb_array_elements(f.skipped) AS s(slot)
     JOIN jobs AS j ON j.id = f.job_id AND j.lock_token = f.token

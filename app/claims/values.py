@@ -53,6 +53,7 @@ class Definition:
     secrets: bytes | None = None  # sealed; the payloads hold "***" in their place
     on_success: bool = False  # the job has a callback for a success
     on_failure: bool = False  # and for a failure
+    version: int | None = None  # the job's, as read: its executions record it
     basis: Basis | None = None
 
 
@@ -84,6 +85,7 @@ class Finishing:
     basis: Basis | None = None
     attempt_key: uuid.UUID | None = None
     callback: str | None = None  # the event to call the job's callback with
+    job_version: int | None = None  # the version of the job the execution ran
 
 
 @dataclass(frozen=True)

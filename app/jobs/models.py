@@ -56,6 +56,8 @@ class Job(Model):
     next_slot = DateTimeTZField(null=True)  # the slot next_run fires; null: next_run is it
     overlap_policy = TextField(default="skip")
     flow_key = TextField(null=True)  # app/flow_controls.py
+    name = TextField(null=True)  # unique
+    version = IntegerField(default=1)  # grows with every change (the ETag)
 
     class Meta:
         table_name = "jobs"
@@ -80,6 +82,7 @@ class Execution(Model):
     error_kind = TextField(null=True)
     error_detail = TextField(null=True)
     redrive_of = BigIntegerField(null=True)  # the dead letter this execution ran again
+    job_version = IntegerField(null=True)  # the job's version it ran
 
     class Meta:
         table_name = "executions"

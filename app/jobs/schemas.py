@@ -35,6 +35,11 @@ STRING = {"type": "string"}
 UUID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}
 DURATION = {"type": "string", "description": "Go-style duration: 500ms, 10s, 1m, 1h30m, 30d"}
+NAME = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9._:/-]{1,200}$",
+    "description": "unique: what PUT /v1/jobs/by-name/{name} registers the job by",
+}
 FLOW_KEY = {
     "type": "string",
     "pattern": "^[A-Za-z0-9._~:@-]{1,200}$",
@@ -109,6 +114,7 @@ _SCHEDULE_FIELDS = {
     "jitter": _nullable(DURATION),
     "overlap_policy": _nullable({"enum": list(OVERLAP_POLICIES)}),
     "flow_key": _nullable(FLOW_KEY),
+    "name": _nullable(NAME),
     "misfire_grace": _nullable(DURATION),
     "retry_policy": _nullable(RETRY_POLICY),
     "timeout": _nullable(DURATION),
@@ -181,6 +187,8 @@ JOB = {
     ],
     "properties": {
         "id": UUID,
+        "name": _nullable(NAME),
+        "version": {"type": "integer", "minimum": 1, "description": "also the answer's ETag"},
         "type": {"enum": ["HTTP", "AMQP"]},
         "status": {"enum": ["RUNNING", "STOPPED"]},
         "execute_at": _nullable(TIMESTAMP),
@@ -253,6 +261,7 @@ EXECUTION = {
         "error_kind": _nullable({"enum": list(ERROR_KINDS)}),
         "error_detail": _nullable(STRING),
         "redrive_of": _nullable({"type": "integer"}),
+        "job_version": _nullable({"type": "integer"}),
     },
 }
 

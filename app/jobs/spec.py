@@ -65,10 +65,30 @@ class JobSpec:
     on_failure: dict | None = None  # callback: {"url", "headers"}
     on_success: dict | None = None
     flow_key: str | None = None  # whose limits its attempts count against
+    name: str | None = None  # unique; PUT /v1/jobs/by-name/{name} registers it
 
 
 def parse_create(body: Any, now: datetime) -> JobSpec:
     """A new job from a POST /v1/jobs body."""
+    spec = _parsed(body)
+    _check(spec, now, execute_at_changed=True)
+    enforce(JOB_CREATE, body)
+    return spec
+
+
+def parse_replacement(body: Any, now: datetime, current: JobSpec) -> JobSpec:
+    """The whole definition of a PUT /v1/jobs/by-name/{name} body, to replace
+    `current`: read as a POST body, but `***` keeps a stored secret, and an
+    execute_at sent as it is stored may lie in the past (a deploy registering a
+    job again is not rescheduling it)."""
+    spec = _with_secrets_of(_parsed(body), current)
+    at = spec.schedule.execute_at
+    _check(spec, now, execute_at_changed=at is not None and at != current.schedule.execute_at)
+    enforce(JOB_CREATE, body)
+    return spec
+
+
+def _parsed(body: Any) -> JobSpec:
     body = _object(body, "request body")
     spec = JobSpec(
         type=_job_type(body.get("type")),
@@ -87,10 +107,7 @@ def parse_create(body: Any, now: datetime) -> JobSpec:
         tags=_tags(body.get("tags")),
         **_options(body),
     )
-    spec = _host_keyed(spec)
-    _check(spec, now, execute_at_changed=True)
-    enforce(JOB_CREATE, body)
-    return spec
+    return _host_keyed(spec)
 
 
 PREVIEW_LIMIT = 100
@@ -138,6 +155,7 @@ def _options(body: dict) -> dict:
         "on_failure": lambda v: _callback(v, "on_failure"),
         "on_success": lambda v: _callback(v, "on_success"),
         "flow_key": parse_flow_key,
+        "name": parse_name,
     }
     return {
         name: None if body[name] is None else parse(body[name])
@@ -192,7 +210,17 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
     if "tags" in body:
         changes["tags"] = _tags(body["tags"])
     changes.update(_options(body))
-    updated = replace(spec, schedule=schedule, **changes)
+    updated = _host_keyed(_with_secrets_of(replace(spec, schedule=schedule, **changes), spec))
+    # Only a newly given time must be in the future: a client sending the job back
+    # as it read it, with its past execute_at, is not rescheduling it.
+    moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
+    _check(updated, now, execute_at_changed=moved)
+    enforce(JOB_UPDATE, body)
+    return updated
+
+
+def _with_secrets_of(updated: JobSpec, spec: JobSpec) -> JobSpec:
+    """`updated` with each `***` it holds replaced by the secret `spec` stores."""
     http_job, amqp_job = restore_secrets(
         updated.http_job, updated.amqp_job, spec.http_job, spec.amqp_job
     )
@@ -201,13 +229,7 @@ def apply_update(spec: JobSpec, body: Any, now: datetime) -> JobSpec:
         for name in CALLBACKS
         if getattr(updated, name) is not None
     }
-    updated = _host_keyed(replace(updated, http_job=http_job, amqp_job=amqp_job, **callbacks))
-    # Only a newly given time must be in the future: a client sending the job back
-    # as it read it, with its past execute_at, is not rescheduling it.
-    moved = schedule.execute_at is not None and schedule.execute_at != spec.schedule.execute_at
-    _check(updated, now, execute_at_changed=moved)
-    enforce(JOB_UPDATE, body)
-    return updated
+    return replace(updated, http_job=http_job, amqp_job=amqp_job, **callbacks)
 
 
 def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
@@ -245,6 +267,16 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
 
 
 _FLOW_KEY = re.compile(r"^[A-Za-z0-9._~:@-]{1,200}$")
+_NAME = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
+
+
+def parse_name(value: Any) -> str:
+    """A job's name: unique, what a deploy registers it by."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidJob("name must be 1 to 200 characters of letters, digits and . _ : / -")
+    return value
+
+
 HOST_KEY = "host:"
 
 

@@ -3,14 +3,14 @@
 import uuid
 from datetime import datetime
 
-from peewee import Tuple
+from peewee import IntegrityError, Tuple
 
 from app import flow_controls
 from app.db.wakeup import WAKE
-from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound
+from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound, PreconditionFailed
 from app.jobs.dead_letters import pending_redrives
 from app.jobs.models import Execution, Job
-from app.jobs.spec import JobSpec, apply_update, parse_create, parse_status
+from app.jobs.spec import JobSpec, apply_update, parse_create, parse_replacement, parse_status
 from app.secrets.redaction import (
     CALLBACKS,
     merge_callback,
@@ -58,6 +58,7 @@ def spec_of(job: Job, box: SecretBox) -> JobSpec:
         timeout=job.timeout,
         pause_after_failures=job.pause_after_failures,
         flow_key=job.flow_key,
+        name=job.name,
         **callbacks,
     )
 
@@ -93,6 +94,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.timeout = spec.timeout
     job.pause_after_failures = spec.pause_after_failures
     job.flow_key = spec.flow_key
+    job.name = spec.name
 
 
 def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> None:
@@ -106,14 +108,83 @@ def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> No
 
 def create_job(db, body, now: datetime, box: SecretBox) -> Job:
     spec = parse_create(body, now)
+    with db.atomic():
+        return _insert(db, spec, now, box)
+
+
+def _insert(db, spec: JobSpec, now: datetime, box: SecretBox) -> Job:
+    """A new job, in the caller's transaction; Conflict if its name is taken."""
     job = Job(id=uuid.uuid4(), status="RUNNING", runs=0, created_at=now, updated_at=now)
     _store(job, spec, box)
     _plan(job, spec.schedule, now)
-    with db.atomic():
-        flow_controls.name_key(db, job.flow_key)
-        job.save(force_insert=True)
-        _wake_tick(db)
+    flow_controls.name_key(db, job.flow_key)
+    try:
+        with db.atomic():  # a savepoint: the caller may go on after a name taken
+            job.save(force_insert=True)
+    except IntegrityError:
+        raise Conflict(f"a job named {spec.name!r} exists already") from None
+    _wake_tick(db)
     return job
+
+
+def upsert_job(
+    db,
+    name: str,
+    body,
+    now: datetime,
+    box: SecretBox,
+    expected: int | None = None,
+    absent: bool = False,
+) -> tuple[Job, str]:
+    """Create the job named `name` from a full definition, or replace its
+    definition: (the job, "created", "replaced" or "unchanged"). An unchanged
+    definition changes nothing, not even the version or next_run, so a deploy may
+    register its jobs at every start. `expected`: the version the client read
+    (If-Match); `absent`: only create (If-None-Match: *)."""
+    body = _named(body, name)
+    with db.atomic():
+        job = Job.select().where(Job.name == name).for_update().get_or_none()
+        if job is None:
+            if expected is not None:
+                raise PreconditionFailed(f"no job is named {name!r}")
+            try:
+                return _insert(db, parse_create(body, now), now, box), "created"
+            except Conflict:  # created meanwhile by another request: replace it
+                job = Job.select().where(Job.name == name).for_update().get()
+        if absent:
+            raise PreconditionFailed(f"a job named {name!r} exists already (If-None-Match: *)")
+        _expect(job, expected)
+        before = spec_of(job, box)
+        spec = parse_replacement(body, now, before)
+        if spec == before:
+            return job, "unchanged"
+        _store(job, spec, box)
+        if spec.schedule != before.schedule:
+            _plan(job, spec.schedule, now)
+            _wake_tick(db)
+        job.version += 1
+        job.updated_at = now
+        flow_controls.name_key(db, job.flow_key)
+        job.save()
+        return job, "replaced"
+
+
+def _named(body, name: str):
+    """The upsert's body, named by its path."""
+    if isinstance(body, dict):
+        given = body.get("name")
+        if given is not None and given != name:
+            raise InvalidJob(f"name {given!r} differs from the path's {name!r}")
+        return {**body, "name": name}
+    return body
+
+
+def _expect(job: Job, expected: int | None) -> None:
+    """Refuse a change made from a stale read of the job (If-Match)."""
+    if expected is not None and expected != job.version:
+        raise PreconditionFailed(
+            f"job {job.id} is at version {job.version}, not {expected}: read it again"
+        )
 
 
 def _wake_tick(db) -> None:
@@ -135,6 +206,7 @@ def list_jobs(
     status: str | None = None,
     type_: str | None = None,
     after: uuid.UUID | None = None,
+    name: str | None = None,
 ) -> list[Job]:
     """Jobs in creation order; `after`: only those after that job (keyset paging,
     which stays as fast at any depth as on the first page, unlike `offset`)."""
@@ -151,6 +223,8 @@ def list_jobs(
         query = query.where(Job.status == status)
     if type_:
         query = query.where(Job.type == type_)
+    if name is not None:
+        query = query.where(Job.name == name)
     return list(query.order_by(Job.created_at, Job.id).limit(limit).offset(offset))
 
 
@@ -161,25 +235,35 @@ def _locked(job_id: uuid.UUID) -> Job:
     return job
 
 
-def update_job(db, job_id: uuid.UUID, body, now: datetime, box: SecretBox) -> Job:
+def update_job(
+    db, job_id: uuid.UUID, body, now: datetime, box: SecretBox, expected: int | None = None
+) -> Job:
     """Apply a partial update; next_run follows a changed schedule at once.
 
     A run in flight is not disturbed: it finishes under the definition it
     started with, and its finish computes the next run from this new definition.
+    `expected`: the version the client read (If-Match).
     """
     with db.atomic():
         job = _locked(job_id)
+        _expect(job, expected)
         before = spec_of(job, box)
         spec = apply_update(before, body, now)
         status = parse_status(body["status"]) if body.get("status") is not None else None
         _store(job, spec, box)
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
+        if spec != before or (status is not None and status != job.status):
+            job.version += 1
         if status is not None:
             _set_status(job, status, now)
         job.updated_at = now
         flow_controls.name_key(db, job.flow_key)
-        job.save()
+        try:
+            with db.atomic():
+                job.save()
+        except IntegrityError:
+            raise Conflict(f"a job named {spec.name!r} exists already") from None
         if spec.schedule != before.schedule or status == "RUNNING":
             _wake_tick(db)  # the job may be due sooner
         return job
@@ -197,9 +281,14 @@ def _set_status(job: Job, status: str, now: datetime) -> None:
             _plan(job, schedule_of(job), now, check=False)
 
 
-def set_status(db, job_id: uuid.UUID, status: str, now: datetime) -> Job:
+def set_status(
+    db, job_id: uuid.UUID, status: str, now: datetime, expected: int | None = None
+) -> Job:
     with db.atomic():
         job = _locked(job_id)
+        _expect(job, expected)
+        if status != job.status:
+            job.version += 1
         _set_status(job, status, now)
         job.updated_at = now
         job.save()
@@ -227,9 +316,11 @@ def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
         return job
 
 
-def delete_job(job_id: uuid.UUID) -> None:
-    if Job.delete().where(Job.id == job_id).execute() == 0:
-        raise JobNotFound(f"job {job_id} not found")
+def delete_job(db, job_id: uuid.UUID, expected: int | None = None) -> None:
+    with db.atomic():
+        job = _locked(job_id)
+        _expect(job, expected)
+        job.delete_instance()
 
 
 def list_executions(

@@ -30,4 +30,5 @@ def execution(row: Execution) -> dict:
         "error_kind": row.error_kind,
         "error_detail": row.error_detail,
         "redrive_of": row.redrive_of,
+        "job_version": row.job_version,
     }

@@ -225,6 +225,7 @@ def test_a_jobs_flow_key_leads_to_the_flow_controls_and_their_live_figures(web, 
     run_sql(web.environ, "UPDATE jobs SET next_run = now() WHERE id = %s", job["id"])
     wait = open_job_page(web, browser, job["id"])
     facts = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "dl.facts")))
+    assert "Version\n1" in facts.text
     assert "up to 30s after each slot" in facts.text
     assert "a slot that comes while one runs waits for it" in facts.text
     facts.find_element(By.LINK_TEXT, "partner-api").click()

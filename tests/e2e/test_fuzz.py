@@ -43,6 +43,7 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_answer_outside_its_schema(
             "/v1/dead-letters/{id}/redrive",
             "/v1/flow-controls",
             "/v1/flow-controls/{key}",
+            "/v1/jobs/by-name/{name}",
         } <= set(spec["paths"])
         result = subprocess.run(
             [
