@@ -50,7 +50,8 @@ def _message(claims: Sequence[Claim], kwargs: dict) -> dramatiq.Message:
 
 def _carried(claim: Claim) -> list:
     """A claim as a message carries it: what every claim has, then what only some
-    have (a redrive's dead letter, a jittered slot's fire time, a flow key), if any."""
+    have (a redrive's dead letter, a jittered slot's fire time, a flow key, that
+    the token is a run's), if any."""
     carried = [str(claim.job_id), str(claim.token), claim.scheduled_for.isoformat(), claim.manual]
     extra = {}
     if claim.redrive_of is not None:
@@ -59,6 +60,8 @@ def _carried(claim: Claim) -> list:
         extra["fire_at"] = claim.fire_at.isoformat()
     if claim.flow_key is not None:
         extra["flow_key"] = claim.flow_key
+    if claim.detached:
+        extra["run"] = True
     return [*carried, extra] if extra else carried
 
 
@@ -77,6 +80,7 @@ def claims_of(carried: Sequence[Sequence]) -> list[Claim]:
                 extra.get("redrive_of"),
                 datetime.fromisoformat(fire_at) if fire_at else None,
                 extra.get("flow_key"),
+                extra.get("run", False),
             )
         )
     return claims

@@ -36,7 +36,7 @@ from app.secrets.redaction import (
 from app.secrets.sealing import SealingError, SecretBox
 from app.timing.durations import format_duration
 from app.timing.retry import policy_from_json, retry_delay
-from app.timing.schedule import delivery_id, lag_exceeds
+from app.timing.schedule import DEFAULT_MAX_CONCURRENT, delivery_id, lag_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,20 @@ class Runner:
         )
         ids["delivery_id"] = str(delivery.delivery_id)
         if not claim.manual and lag_exceeds(claim.fires, started, definition.misfire_grace):
-            self._skip(claim, key, definition, delivery, started, ids)
+            late = format_duration((started - claim.fires).total_seconds())
+            grace = format_duration(definition.misfire_grace)
+            reason = f"skipped: started {late} after its slot, misfire_grace is {grace}"
+            self._skip(claim, key, definition, delivery, started, ids, reason)
             return
+        if definition.basis.schedule.overlap == "allow" and not claim.detached:
+            running = self._detach(claim, key, definition)
+            if isinstance(running, Claim):
+                claim = running  # held by its own run from now on
+                self.keeper.hold({key: claim})
+            elif running >= (definition.max_concurrent or DEFAULT_MAX_CONCURRENT):
+                reason = f"skipped: max_concurrent ({running}) executions already running"
+                self._skip(claim, key, definition, delivery, started, ids, reason)
+                return
         result = self._attempt(definition, delivery)
         self.keeper.let_go(key)  # no more renewals: a hold for retry sets its own expiry
         metrics.ATTEMPTS.labels(definition.type, "success" if result.success else "failure").inc()
@@ -278,6 +290,16 @@ class Runner:
             result, failure=failure, response_excerpt=scrub(result.response_excerpt, secrets)
         )
 
+    def _detach(self, claim: Claim, key: uuid.UUID, definition: Definition) -> Claim | int:
+        """The run holding this execution of an 'allow' job, its job moved on to
+        its next slot; or the count of the job's runs, not detached (at its
+        max_concurrent, or the job's claim is not as read: then it runs under it)."""
+        return retry_through(
+            lambda: claims.detach(self.db, claim, key, definition, self.lock_seconds),
+            self.outage,
+            self.lock_seconds,
+        )
+
     def _skip(
         self,
         claim: Claim,
@@ -286,17 +308,15 @@ class Runner:
         delivery: Delivery,
         started: datetime,
         ids: dict,
+        reason: str,
     ) -> None:
-        grace = definition.misfire_grace
-        late = format_duration((started - claim.fires).total_seconds())
         outcome = Outcome(
             delivery_id=delivery.delivery_id,
             start_time=started,
             end_time=started,
             status="SKIPPED",
             attempts=0,
-            error_message=f"skipped: started {late} after its slot, misfire_grace is "
-            f"{format_duration(grace)}",
+            error_message=reason,
         )
         finishing = Finishing(claim, outcome, definition.basis, key, job_version=definition.version)
         self._finish(finishing, definition.type, ids)

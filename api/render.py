@@ -37,6 +37,7 @@ def job(row: Job, last: Execution | None) -> dict:
         "max_runs": row.max_runs,
         "jitter": duration(row.jitter),
         "overlap_policy": row.overlap_policy,
+        "max_concurrent": row.max_concurrent,
         "flow_key": row.flow_key,
         "runs": row.runs,
         "misfire_grace": duration(row.misfire_grace),

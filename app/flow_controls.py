@@ -11,7 +11,7 @@ and keeps it once they are lifted; the API shows a key without limits as absent.
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.claims.statements import FREE_TO_CLAIM
+from app.claims.statements import EXPIRED, FREE_TO_CLAIM
 from app.errors import InvalidJob, JobNotFound
 from app.jobs.spec import duration_field, integer_field, parse_flow_key
 
@@ -70,11 +70,12 @@ SELECT COALESCE((SELECT limited FROM before), false)
 """
 
 # The limits of keys that have some, with what is happening now: the claims held
-# (attempts running, retries waiting), the jobs due and held back, the attempts
-# started in the last period.
+# (attempts running, retries waiting; a job's or a run's), the jobs due and held
+# back, the attempts started in the last period.
 _LIVE = f"""
 SELECT f.key, f.rate, f.period, f.parallelism, f.created_at, f.updated_at,
-    (SELECT count(*) FROM jobs WHERE flow_key = f.key AND NOT {FREE_TO_CLAIM}),
+    (SELECT count(*) FROM jobs WHERE flow_key = f.key AND NOT {FREE_TO_CLAIM})
+    + (SELECT count(*) FROM runs WHERE flow_key = f.key AND NOT {EXPIRED}),
     (SELECT count(*) FROM jobs
      WHERE flow_key = f.key AND {FREE_TO_CLAIM}
        AND (run_requested_at IS NOT NULL OR (status = 'RUNNING' AND next_run <= now()))),

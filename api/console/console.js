@@ -347,7 +347,7 @@ function jobFacts(job) {
     job.cron_schedule ? ["Cron", h("code", {}, job.cron_schedule)] : ["Execute at", h("code", {}, job.execute_at)],
     ["Time zone", job.timezone],
     ["Jitter", job.jitter ? `up to ${job.jitter} after each slot` : null],
-    ["Overlap", job.cron_schedule ? overlapPolicy(job.overlap_policy) : null],
+    ["Overlap", job.cron_schedule ? overlapPolicy(job) : null],
     ["Flow key", job.flow_key ? h("a", { href: "#/flow-controls", class: "mono" }, job.flow_key) : null],
     ["Next run", nextRun(job)],
     ["Last outcome", lastOutcome(job.last_execution)],
@@ -368,8 +368,9 @@ function jobFacts(job) {
   );
 }
 
-function overlapPolicy(policy) {
-  return policy === "buffer_one" ? "a slot that comes while one runs waits for it" : "a slot that comes while one runs is skipped";
+function overlapPolicy(job) {
+  if (job.overlap_policy === "allow") return `each slot starts on time, up to ${job.max_concurrent ?? 10} at once`;
+  return job.overlap_policy === "buffer_one" ? "a slot that comes while one runs waits for it" : "a slot that comes while one runs is skipped";
 }
 
 function pauseAfter(job) {

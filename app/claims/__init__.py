@@ -13,6 +13,9 @@ docs/design.md, "The claim lifecycle", holds the whole state table; in brief:
 | renew              | ClaimKeeper        | RENEW_IF_HELD           | token                |
 | hold for retry     | worker             | HOLD_FOR_RETRY_IF_HELD  | token, attempt key   |
 | a keyed retry's go | worker             | START_FLOW_ATTEMPT      | the key's row lock   |
+| detach ('allow')   | worker             | DETACH_IF_HELD          | token, attempt key   |
+| a run's start, renew, hold, finish, give back: the *_RUNS_* twins | run's token |
+| a run's rescue     | tick               | CLAIM_EXPIRED_RUNS      | SKIP LOCKED, expiry  |
 | finish and advance | worker             | FINISH_MANY             | token, schedule read |
 | advance as it is   | worker             | ADVANCE_IF_HELD         | token, row lock      |
 | release (give back)| tick, worker, dev  | RELEASE_IF_HELD         | token                |
@@ -38,7 +41,9 @@ here imports Dramatiq: the transport is the caller's.
 
 from app.claims.protocol import (
     claim_due,
+    claim_expired_runs,
     claim_flows,
+    detach,
     finish,
     finish_many,
     hold_for_retry,
@@ -58,7 +63,9 @@ __all__ = [
     "Finishing",
     "Outcome",
     "claim_due",
+    "claim_expired_runs",
     "claim_flows",
+    "detach",
     "finish",
     "finish_many",
     "hold_for_retry",

@@ -31,9 +31,9 @@ def claim_due(db, owner: str, max_jobs: int, lock_seconds: float, ahead: float =
     params = {"owner": owner, "max_jobs": max_jobs, "lock_seconds": lock_seconds, "ahead": ahead}
     with db.connection_context():
         rows = db.execute_sql(statements.CLAIM_DUE, params).fetchall()
-    [(*_, free, next_due_in, flows)] = [row for row in rows if row[0] is None]
+    [(*_, free, next_due_in, flows, runs_expired)] = [row for row in rows if row[0] is None]
     claims = [Claim(*row[:7]) for row in rows if row[0] is not None]
-    return Claimed(claims, free, next_due_in, flows)
+    return Claimed(claims, free, next_due_in, flows, runs_expired)
 
 
 def claim_flows(db, owner: str, free: int, lock_seconds: float, ahead: float = 0.0) -> Claimed:
@@ -47,6 +47,32 @@ def claim_flows(db, owner: str, free: int, lock_seconds: float, ahead: float = 0
         rows = db.execute_sql(statements.CLAIM_DUE_FLOWS, {**params, "keys": keys}).fetchall()
     [(*_, wait)] = [row for row in rows if row[0] is None]
     return Claimed([Claim(*row[:7]) for row in rows if row[0] is not None], free, wait)
+
+
+def claim_expired_runs(db, owner: str, free: int, lock_seconds: float) -> Claimed:
+    """Claim again up to `free` runs whose holder is gone, for `owner`."""
+    params = {"owner": owner, "free": free, "lock_seconds": lock_seconds}
+    with db.connection_context():
+        rows = db.execute_sql(statements.CLAIM_EXPIRED_RUNS, params).fetchall()
+    return Claimed([Claim(*row, detached=True) for row in rows], free, None)
+
+
+def detach(
+    db, claim: Claim, attempt_key: uuid.UUID, definition: Definition, lock_seconds: float
+) -> Claim | int:
+    """Let an execution of a job whose overlap policy is 'allow' run beside the
+    job's next ones: move the job on and give its claim back, and hold the
+    execution by a run of its own. The run's claim; or, not detached, the count
+    of the job's runs (at its max_concurrent, the slot is to be skipped; below
+    it, the claim was stale or the schedule changed: the execution runs under
+    the job's claim, as under any other policy)."""
+    now = datetime.now(UTC)
+    started = Outcome(uuid.uuid4(), now, now, "STARTED", 0)
+    params = _batch([Finishing(claim, started, definition.basis, attempt_key)], now, 0.0)
+    params.update(fire_at=claim.fire_at, lock_seconds=lock_seconds)
+    with db.connection_context():
+        token, runs = db.execute_sql(statements.DETACH_IF_HELD, params).fetchone()
+    return runs if token is None else replace(claim, token=token, detached=True)
 
 
 def start_flow_attempt(db, key: str) -> float:
@@ -75,12 +101,33 @@ def start_attempts(
     """
     if not attempts:
         return []
-    params = _held([claim for claim, _ in attempts], lock_seconds)
-    params["keys"] = [key for _, key in attempts]
-    with db.connection_context():
-        rows = db.execute_sql(statements.START_ATTEMPTS_IF_HELD, params).fetchall()
-    started = {(job_id, token): _definition(row) for job_id, token, *row in rows}
+    started = {}
+    for detached, part in _by_holder(attempts, lambda attempt: attempt[0]):
+        statement = _STATEMENTS["start"][detached]
+        params = _held([claim for claim, _ in part], lock_seconds)
+        params["keys"] = [key for _, key in part]
+        with db.connection_context():
+            rows = db.execute_sql(statement, params).fetchall()
+        started.update({(job_id, token): _definition(row) for job_id, token, *row in rows})
     return [started.get((claim.job_id, claim.token)) for claim, _ in attempts]
+
+
+_STATEMENTS = {  # of the job's claim, and of a run's
+    "start": (statements.START_ATTEMPTS_IF_HELD, statements.START_RUNS_IF_HELD),
+    "renew": (statements.RENEW_IF_HELD, statements.RENEW_RUNS_IF_HELD),
+    "hold": (statements.HOLD_FOR_RETRY_IF_HELD, statements.HOLD_RUN_FOR_RETRY_IF_HELD),
+    "finish": (statements.FINISH_MANY, statements.FINISH_RUNS),
+    "release": (statements.RELEASE_IF_HELD, statements.RELEASE_RUNS_IF_HELD),
+}
+
+
+def _by_holder(items: Iterable, claim_of=lambda claim: claim) -> list[tuple[bool, list]]:
+    """`items` parted by what holds their claims: (False, those of the job's
+    claim), (True, those of a run's), each there only if not empty."""
+    parts: dict[bool, list] = {}
+    for item in items:
+        parts.setdefault(claim_of(item).detached, []).append(item)
+    return list(parts.items())
 
 
 def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> bool:
@@ -92,8 +139,9 @@ def hold_for_retry(db, claim: Claim, attempt_key: uuid.UUID, seconds: float) -> 
         "key": attempt_key,
         "lock_seconds": seconds,
     }
+    statement = _STATEMENTS["hold"][claim.detached]
     with db.connection_context():
-        return db.execute_sql(statements.HOLD_FOR_RETRY_IF_HELD, params).rowcount == 1
+        return db.execute_sql(statement, params).rowcount == 1
 
 
 # A started row ends with the schedule's columns, in Schedule's order, then runs.
@@ -107,14 +155,15 @@ def _definition(row) -> Definition:
 
 
 def renew(db, held: Iterable[Claim], lock_seconds: float) -> set[uuid.UUID]:
-    """Renew many claims for `lock_seconds`, in one statement; the job ids whose
-    claim is still held."""
-    held = list(held)
-    if not held:
-        return set()
-    with db.connection_context():
-        rows = db.execute_sql(statements.RENEW_IF_HELD, _held(held, lock_seconds)).fetchall()
-    return {job_id for (job_id,) in rows}
+    """Renew many claims for `lock_seconds`, in one statement (two with runs'
+    claims among them); the job ids whose claim is still held."""
+    kept = set()
+    for detached, part in _by_holder(held):
+        params = _held(part, lock_seconds)
+        with db.connection_context():
+            rows = db.execute_sql(_STATEMENTS["renew"][detached], params).fetchall()
+        kept.update(job_id for (job_id,) in rows)
+    return kept
 
 
 def finish(db, claim: Claim, outcome: Outcome, basis: Basis | None = None, **kwargs) -> bool:
@@ -130,16 +179,21 @@ def finish_many(
     The execution is recorded even when the claim went stale (the delivery
     happened), but only the holder advances and releases the job, by the job's
     schedule as it is now. One statement for the whole batch when each basis still
-    holds; one more transaction for each finish whose basis does not. Ticks are
-    woken if a job is now due within `wake_within` seconds. For each finish: False
-    when its claim was stale or its job deleted.
+    holds; one more transaction for each finish whose basis does not. A run's
+    finish ends the run (its job moved on when it started). Ticks are woken if a
+    job is now due within `wake_within` seconds. For each finish: False when its
+    claim was stale or its job deleted.
     """
     now = now or datetime.now(UTC)
-    with db.connection_context():
-        rows = db.execute_sql(statements.FINISH_MANY, _batch(batch, now, wake_within)).fetchall()
-    advanced = {(job_id, token) for job_id, token in rows}
+    ended = set()
+    for detached, part in _by_holder(batch, lambda finishing: finishing.claim):
+        params = _batch(part, now, wake_within)
+        with db.connection_context():
+            rows = db.execute_sql(_STATEMENTS["finish"][detached], params).fetchall()
+        ended.update((job_id, token) for job_id, token in rows)
     return [
-        (f.claim.job_id, f.claim.token) in advanced or _advance_as_it_is(db, f, wake_within)
+        (f.claim.job_id, f.claim.token) in ended
+        or (not f.claim.detached and _advance_as_it_is(db, f, wake_within))
         for f in batch
     ]
 
@@ -233,11 +287,9 @@ def _millis(delta) -> int:
 
 def release(db, claims: Iterable[Claim]) -> None:
     """Give claims back unrun, so that the next tick claims them again."""
-    claims = list(claims)
-    if not claims:
-        return
-    with db.connection_context():
-        db.execute_sql(statements.RELEASE_IF_HELD, _held(claims))
+    for detached, part in _by_holder(claims):
+        with db.connection_context():
+            db.execute_sql(_STATEMENTS["release"][detached], _held(part))
 
 
 def _held(claims: Sequence[Claim], lock_seconds: float | None = None) -> dict:

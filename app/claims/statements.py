@@ -11,6 +11,7 @@ and `attempt_key` the key of the attempt running it.
 """
 
 from app.db.wakeup import WAKE_CHANNEL
+from app.timing.schedule import DEFAULT_MAX_CONCURRENT
 
 # A claim whose expiry has passed: its holder is gone (a tick, worker or message
 # was lost), and the job is claimed again for the same slot. That is the whole of
@@ -68,8 +69,9 @@ _ONLY_REQUESTED = f"run_requested_at IS NOT NULL AND NOT COALESCE({_DUE}, false)
 # enough, so a claim costs the same whatever the backlog. Always one row more
 # than the claims, with the id NULL: it carries the free capacity found, the
 # seconds until the next slot of such a job is within `ahead` (NULL: none), by
-# the database's clock, so the tick knows how long to sleep, and whether any
-# flow key exists (CLAIM_DUE_FLOWS then claims the jobs with one). Kept that
+# the database's clock, so the tick knows how long to sleep, whether any flow
+# key exists (CLAIM_DUE_FLOWS then claims the jobs with one), and whether a run
+# has expired (CLAIM_EXPIRED_RUNS then claims it again). Kept that
 # small: the tick runs it up to every 10 ms in a burst, and each subquery more
 # costs its planning every time (two more cost 0.06 ms of PostgreSQL CPU per
 # execution in bench/burst.py).
@@ -93,14 +95,15 @@ WITH {_HORIZON}, capacity AS (
 ), chosen AS (
     SELECT id FROM requested UNION ALL SELECT id FROM scheduled
 ), {_CLAIMED}
-SELECT id, lock_token, slot, manual, dead_letter_id, fire_at, flow_key, NULL, NULL, NULL
+SELECT id, lock_token, slot, manual, dead_letter_id, fire_at, flow_key, NULL, NULL, NULL, NULL
 FROM claims
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, free,
     EXTRACT(EPOCH FROM (SELECT min(next_run) FROM jobs
                         WHERE status = 'RUNNING' AND next_run > due_by AND flow_key IS NULL)
                        - due_by)::float8,
-    EXISTS (SELECT 1 FROM flow_controls)
+    EXISTS (SELECT 1 FROM flow_controls),
+    EXISTS (SELECT 1 FROM runs WHERE locked_until <= now())
 FROM capacity, horizon
 """
 
@@ -139,7 +142,9 @@ CLAIM_DUE_FLOWS = f"""
 WITH {_HORIZON}, limits AS (
     SELECT key, rate, period, {_RECENT} AS recent,
         parallelism - (SELECT count(*) FROM jobs
-                       WHERE flow_key = f.key AND NOT {FREE_TO_CLAIM}) AS idle
+                       WHERE flow_key = f.key AND NOT {FREE_TO_CLAIM})
+                    - (SELECT count(*) FROM runs
+                       WHERE flow_key = f.key AND NOT {EXPIRED}) AS idle
     FROM flow_controls AS f
     WHERE key = ANY(%(keys)s)
 ), allowed AS (
@@ -218,6 +223,14 @@ locked AS (
 _HELD = "unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[]) AS held(id, token)"
 _IS_HELD = "j.id = held.id AND j.lock_token = held.token AND j.id IN (SELECT id FROM locked)"
 
+# What an attempt runs, as Definition holds it, then the schedule and runs its
+# finish computes the next run from.
+_DEFINITION = """
+    j.type, j.http_job, j.amqp_job, j.retry_policy, j.timeout, j.misfire_grace, j.secrets,
+    j.on_success IS NOT NULL, j.on_failure IS NOT NULL, j.version, j.max_concurrent,
+    j.execute_at, j.cron_schedule, j.timezone, j.starts_at, j.ends_at, j.max_runs, j.jitter,
+    j.overlap_policy, j.runs"""
+
 # Start an attempt of each claim: renew it for `lock_seconds`, take it for the
 # attempt's key, and read the job's definition to run, with the schedule its finish
 # computes the next run from. An attempt starts only if no other attempt holds the
@@ -230,11 +243,7 @@ UPDATE jobs AS j
 SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = held.key
 FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(id, token, key)
 WHERE {_IS_HELD} AND (j.attempt_key IS NULL OR j.attempt_key = held.key)
-RETURNING j.id, held.token,
-    type, http_job, amqp_job, retry_policy, timeout, misfire_grace, secrets,
-    on_success IS NOT NULL, on_failure IS NOT NULL, version,
-    execute_at, cron_schedule, timezone, starts_at, ends_at, max_runs, jitter, overlap_policy,
-    runs
+RETURNING j.id, held.token, {_DEFINITION}
 """
 
 # Renew claims for `lock_seconds` whoever's attempt runs them; returns the ids still
@@ -276,24 +285,47 @@ finished AS (
         skipped jsonb)
 )"""
 
-# Move each job on and release it, only under its claim's token and only if its
-# schedule is still the one the next run was computed from. A requested run
-# leaves the schedule as it is; a pending run now is served, and the redrives
-# still pending (but the one served) keep the job requested. Counts consecutive
-# failures, and pauses a job that reached its pause_after_failures (with a
-# job.paused callback to its on_failure). Wakes the ticks when a job is now due
-# within `wake_within` seconds, sooner than they may poll, is still requested, or
-# has a flow key (a key at its parallelism may start another).
+# A finish that pauses its job: the failures in a row reach pause_after_failures.
 _FAILED_IN_A_ROW = (
     "j.status = 'RUNNING' AND f.status = 'FAILED' "
     "AND j.consecutive_failures + 1 >= j.pause_after_failures"
 )
 
 
-def _advanced(recorded_as: str) -> str:
-    """The advance, after CTEs naming `finished` and `locked`; `recorded_as` is
-    where the finish's execution is found, for the pause's callback to show: its
-    own insert, or the table, when an earlier statement recorded it."""
+# Counted by every end of an execution (after a CTE naming `finished` as f, with
+# the job as j): its consecutive failures, and the pause at pause_after_failures.
+_COUNT_FAILURES = f"""
+        consecutive_failures = CASE f.status WHEN 'FAILED' THEN j.consecutive_failures + 1
+                                             WHEN 'SUCCESSFUL' THEN 0
+                                             ELSE j.consecutive_failures END,
+        status = CASE WHEN {_FAILED_IN_A_ROW} THEN 'STOPPED' ELSE j.status END,
+        version = CASE WHEN {_FAILED_IN_A_ROW} THEN j.version + 1 ELSE j.version END,
+        paused_reason = CASE WHEN {_FAILED_IN_A_ROW}
+            THEN format('%%s consecutive failures; last: %%s', j.consecutive_failures + 1,
+                        f.error_message)
+            ELSE j.paused_reason END"""
+
+# Paused by this finish (only a pause sets the reason, and only once a streak),
+# with an on_failure to tell.
+_PAUSED_NOW = """j.paused_reason IS NOT NULL AND f.status = 'FAILED'
+            AND j.consecutive_failures = j.pause_after_failures
+            AND j.on_failure IS NOT NULL"""
+
+
+def _told_paused(ended: str, recorded_as: str) -> str:
+    """The job.paused callback of each job a CTE `ended` (id, attempt_key,
+    tell_paused) paused; `recorded_as` is where the finish's execution is found:
+    its own insert, or the table, when an earlier statement recorded it."""
+    return f"""told_paused AS (
+    INSERT INTO callbacks (job_id, execution_id, event)
+    SELECT a.id, e.id, 'job.paused'
+    FROM {ended} AS a LEFT JOIN {recorded_as} AS e ON e.attempt_key = a.attempt_key
+    WHERE a.tell_paused
+)"""
+
+
+def _advancing(recorded_as: str) -> str:
+    """The advance, after CTEs naming `finished` and `locked`."""
     return f"""
 advanced AS (
     UPDATE jobs AS j
@@ -304,15 +336,7 @@ advanced AS (
             SELECT min(d.redrive_requested_at) FROM dead_letters AS d
             WHERE d.job_id = j.id AND d.redrive_requested_at IS NOT NULL
               AND d.id IS DISTINCT FROM f.redrive_of) END,
-        consecutive_failures = CASE f.status WHEN 'FAILED' THEN j.consecutive_failures + 1
-                                             WHEN 'SUCCESSFUL' THEN 0
-                                             ELSE j.consecutive_failures END,
-        status = CASE WHEN {_FAILED_IN_A_ROW} THEN 'STOPPED' ELSE j.status END,
-        version = CASE WHEN {_FAILED_IN_A_ROW} THEN j.version + 1 ELSE j.version END,
-        paused_reason = CASE WHEN {_FAILED_IN_A_ROW}
-            THEN format('%%s consecutive failures; last: %%s', j.consecutive_failures + 1,
-                        f.error_message)
-            ELSE j.paused_reason END,
+        {_COUNT_FAILURES},
         locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
@@ -322,41 +346,34 @@ advanced AS (
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
            f.jitter, f.overlap, f.runs)
     RETURNING j.id, f.token, j.next_run, j.run_requested_at, j.flow_key, f.attempt_key,
-        -- paused by this finish (only a pause sets the reason, and only once a streak)
-        j.paused_reason IS NOT NULL AND f.status = 'FAILED'
-            AND j.consecutive_failures = j.pause_after_failures
-            AND j.on_failure IS NOT NULL AS tell_paused
-), told_paused AS (
-    INSERT INTO callbacks (job_id, execution_id, event)
-    SELECT a.id, e.id, 'job.paused'
-    FROM advanced AS a LEFT JOIN {recorded_as} AS e ON e.attempt_key = a.attempt_key
-    WHERE a.tell_paused
-)
-SELECT a.id, a.token FROM advanced AS a, (
+        {_PAUSED_NOW} AS tell_paused
+), {_told_paused("advanced", recorded_as)}"""
+
+
+# Wakes the ticks (as a FROM item) when a job advanced is now due within
+# `wake_within` seconds, sooner than they may poll, is still requested, or has a
+# flow key (a key at its parallelism may start another).
+_WOKEN = f"""(
     SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (
         SELECT 1 FROM advanced
         WHERE next_run <= now() + make_interval(secs => %(wake_within)s)
            OR run_requested_at IS NOT NULL
-           OR flow_key IS NOT NULL  -- its key may have work waiting for this claim
+           OR flow_key IS NOT NULL
         LIMIT 1
     ) AS soon
-) AS woken
-"""
+) AS woken"""
 
+_ADVANCED = f"SELECT a.id, a.token FROM advanced AS a, {_WOKEN}"
 
-# Finish a batch of executions in one statement: record each one, whether or not
-# its claim still holds (the delivery happened; a job deleted meanwhile gets no
-# record; an attempt already recorded, by a try whose answer was lost, is not
-# recorded again), with a dead letter for each FAILED one and the callback its job
-# asks for in the outbox (app/callbacks.py), and a SKIPPED one for each slot that
-# came while it ran (`skipped`, by the job's overlap policy; only while the claim
-# is held, since the slots are then the holder's to account for); mark the dead letters
-# redriven (a success) or tried (a failure, which has a dead letter of its own);
-# and advance the jobs as above; returns the ids advanced. A finish not advanced
-# (stale claim, or the schedule changed during the run) is retried with
-# ADVANCE_IF_HELD under a row lock, from the schedule as it is now.
-FINISH_MANY = f"""
-WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
+# An execution's record, whether or not its claim still holds (the delivery
+# happened; a job deleted meanwhile gets no record; an attempt already recorded,
+# by a try whose answer was lost, is not recorded again), with a dead letter for
+# a FAILED one and the callback its job asks for in the outbox (app/callbacks.py),
+# and a SKIPPED one for each slot that came while it ran (`skipped`, by the job's
+# overlap policy; only while the job's claim is held, since the slots are then the
+# holder's to account for); the dead letter it redrove marked redriven (a
+# success) or tried (a failure, which has a dead letter of its own).
+_RECORDED = """recorded AS (
     INSERT INTO executions (job_id, delivery_id, scheduled_for, manual, start_time, end_time,
                             status, attempts, error_message, status_code, response_excerpt,
                             lag_ms, duration_ms, attempt_key, error_kind, error_detail,
@@ -401,9 +418,138 @@ WITH {_FINISHED}, {_LOCK_HELD}, recorded AS (
                                     ELSE d.redrive_execution_id END
     FROM recorded AS r
     WHERE d.id = r.redrive_of
-), {_advanced("recorded")}"""
+)"""
 
-ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_advanced('executions')}"
+# Finish a batch of executions in one statement: record each one as above, and
+# advance its job, only under its claim's token and only if its schedule is still
+# the one the next run was computed from (a requested run leaves the schedule as
+# it is; a pending run now is served, and the redrives still pending but the one
+# served keep the job requested), counting its failures; returns the ids
+# advanced. A finish not advanced (stale claim, or the schedule changed during the
+# run) is retried with ADVANCE_IF_HELD under a row lock, from the schedule as it
+# is now.
+FINISH_MANY = f"WITH {_FINISHED}, {_LOCK_HELD}, {_RECORDED}, {_advancing('recorded')}\n{_ADVANCED}"
+
+ADVANCE_IF_HELD = f"WITH {_FINISHED}, {_LOCK_HELD}, {_advancing('executions')}\n{_ADVANCED}"
+
+# An execution of a job whose overlap policy is 'allow' leaves the job's claim as
+# soon as its attempt starts, so that the next slot can be claimed while it runs:
+# in one statement, the job is advanced as a finish would (without counting a
+# failure), its claim given back, and a run of the execution's own inserted,
+# fenced by a new token and held by the attempt's key, if the job has fewer runs
+# than its max_concurrent. Returns the run's token (NULL: not detached; the claim
+# is stale, the schedule changed, or the job is at its max_concurrent) and the
+# job's runs, counted before. The dead letter a redrive runs is taken off the
+# pending ones, since the job no longer holds it.
+DETACH_IF_HELD = f"""
+WITH {_FINISHED}, locked AS (
+    SELECT id FROM jobs AS j
+    WHERE id = ANY(%(job_ids)s::uuid[])
+      AND (SELECT count(*) FROM runs WHERE job_id = j.id)
+          < COALESCE(j.max_concurrent, {DEFAULT_MAX_CONCURRENT})
+    ORDER BY id
+    FOR NO KEY UPDATE
+), {_advancing("executions")}, run AS (
+    INSERT INTO runs (token, job_id, scheduled_for, fire_at, manual, redrive_of, flow_key,
+                      locked_until, attempt_key)
+    SELECT gen_random_uuid(), a.id, f.scheduled_for, %(fire_at)s, f.manual, f.redrive_of,
+        a.flow_key, now() + make_interval(secs => %(lock_seconds)s), f.attempt_key
+    FROM advanced AS a JOIN finished AS f ON f.job_id = a.id
+    RETURNING token, redrive_of
+), taken AS (
+    UPDATE dead_letters SET redrive_requested_at = NULL
+    WHERE id IN (SELECT redrive_of FROM run)
+)
+SELECT (SELECT token FROM run), (SELECT count(*) FROM runs WHERE job_id = ANY(%(job_ids)s::uuid[]))
+FROM {_WOKEN}
+"""
+
+# A run's claim, as (job id, token) pairs in `held`.
+_IS_RUN_HELD = "r.token = held.token AND r.job_id = held.id"
+
+# START_ATTEMPTS_IF_HELD of runs.
+START_RUNS_IF_HELD = f"""
+UPDATE runs AS r
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = held.key
+FROM unnest(%(job_ids)s::uuid[], %(tokens)s::uuid[], %(keys)s::uuid[]) AS held(id, token, key),
+    jobs AS j
+WHERE {_IS_RUN_HELD} AND j.id = r.job_id AND (r.attempt_key IS NULL OR r.attempt_key = held.key)
+RETURNING j.id, held.token, {_DEFINITION}
+"""
+
+# RENEW_IF_HELD of runs.
+RENEW_RUNS_IF_HELD = f"""
+UPDATE runs AS r
+SET locked_until = GREATEST(r.locked_until, now() + make_interval(secs => %(lock_seconds)s))
+FROM {_HELD}
+WHERE {_IS_RUN_HELD}
+RETURNING r.job_id
+"""
+
+# HOLD_FOR_RETRY_IF_HELD of a run.
+HOLD_RUN_FOR_RETRY_IF_HELD = """
+UPDATE runs
+SET locked_until = now() + make_interval(secs => %(lock_seconds)s), attempt_key = NULL
+WHERE job_id = %(job_id)s AND token = %(token)s AND attempt_key = %(key)s
+"""
+
+# Finish runs: record each execution as FINISH_MANY does, end its run (only
+# under its token; a stale run's execution is still recorded) and count its
+# failures on the job, which it no longer holds. Two runs of one job in one batch
+# count as one. Returns the runs ended. Wakes the ticks when a run with a flow
+# key ends, as a finish of a keyed job does.
+FINISH_RUNS = f"""
+WITH {_FINISHED}, {_LOCK_HELD}, {_RECORDED}, ended AS (
+    DELETE FROM runs AS r
+    USING finished AS f
+    WHERE r.token = f.token AND r.job_id = f.job_id
+    RETURNING r.job_id, r.token, r.flow_key
+), counted AS (
+    UPDATE jobs AS j
+    SET {_COUNT_FAILURES}
+    FROM finished AS f JOIN ended AS e ON e.token = f.token
+    WHERE j.id = f.job_id AND j.id IN (SELECT id FROM locked)
+    RETURNING j.id, f.attempt_key, {_PAUSED_NOW} AS tell_paused
+), {_told_paused("counted", "recorded")}
+SELECT e.job_id, e.token FROM ended AS e, (
+    SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (
+        SELECT 1 FROM ended WHERE flow_key IS NOT NULL LIMIT 1
+    ) AS freed
+) AS woken
+"""
+
+# Give runs back (a worker stopping): expired at once, so that the tick claims
+# them again (CLAIM_EXPIRED_RUNS) and is woken to.
+RELEASE_RUNS_IF_HELD = f"""
+WITH released AS (
+    UPDATE runs AS r
+    SET locked_until = now(), attempt_key = NULL
+    FROM {_HELD}
+    WHERE {_IS_RUN_HELD}
+    RETURNING r.token
+)
+SELECT count(pg_notify('{WAKE_CHANNEL}', ''))
+FROM (SELECT 1 FROM released LIMIT 1) AS first_released
+"""
+
+# Rescue of runs whose holder is gone: up to `free` expired runs get a new token
+# and this owner's expiry, and are sent again for their slot, as an expired
+# claim of a job is claimed again.
+CLAIM_EXPIRED_RUNS = f"""
+WITH expired AS (
+    SELECT token FROM runs
+    WHERE {EXPIRED}
+    ORDER BY locked_until
+    LIMIT %(free)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE runs AS r
+SET token = gen_random_uuid(), locked_until = now() + make_interval(secs => %(lock_seconds)s),
+    locked_by = %(owner)s, attempt_key = NULL
+FROM expired AS e
+WHERE r.token = e.token
+RETURNING r.job_id, r.token, r.scheduled_for, r.manual, r.redrive_of, r.fire_at, r.flow_key
+"""
 
 # The fallback of a finish: the job's schedule as it is now, read under a row lock.
 SCHEDULE_FOR_UPDATE = """

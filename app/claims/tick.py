@@ -62,14 +62,23 @@ def tick_once(db, send: Callable[[list[Claim]], None], settings: TickSettings) -
             db, settings.owner, settings.max_jobs, settings.lock_seconds, settings.ahead
         )
     _send(db, send, claimed.claims)
-    room = claimed.free - len(claimed.claims)
-    if claimed.flows and room > 0:
+    if claimed.flows and claimed.free > len(claimed.claims):
         with metrics.CLAIM_DURATION.time():
             keyed = claims.claim_flows(
-                db, settings.owner, room, settings.lock_seconds, settings.ahead
+                db,
+                settings.owner,
+                claimed.free - len(claimed.claims),
+                settings.lock_seconds,
+                settings.ahead,
             )
         _send(db, send, keyed.claims)
-        claimed = claimed.and_flows(keyed)
+        claimed = claimed.and_then(keyed)
+    if claimed.runs_expired and claimed.free > len(claimed.claims):
+        rescued = claims.claim_expired_runs(
+            db, settings.owner, claimed.free - len(claimed.claims), settings.lock_seconds
+        )
+        _send(db, send, rescued.claims)
+        claimed = claimed.and_then(rescued)
     metrics.CLAIMED.observe(len(claimed.claims))
     return claimed
 

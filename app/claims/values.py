@@ -24,6 +24,9 @@ class Claim:
     redrive_of: int | None = None
     fire_at: datetime | None = None  # with jitter, when the slot fires; None: at the slot
     flow_key: str | None = None  # whose limits its attempts count against
+    # A run's claim (overlap policy 'allow'): the token is the run's, the job's
+    # claim having been given back when the execution started.
+    detached: bool = False
 
     @property
     def fires(self) -> datetime:
@@ -54,6 +57,7 @@ class Definition:
     on_success: bool = False  # the job has a callback for a success
     on_failure: bool = False  # and for a failure
     version: int | None = None  # the job's, as read: its executions record it
+    max_concurrent: int | None = None  # overlap policy 'allow'; None: the default
     basis: Basis | None = None
 
 
@@ -91,15 +95,17 @@ class Finishing:
 @dataclass(frozen=True)
 class Claimed:
     """What one claim found: the claims made, the capacity left for them, the
-    seconds until the next future slot (None: no job has one), and whether any
-    flow key exists (its jobs are claimed apart, key by key)."""
+    seconds until the next future slot (None: no job has one), whether any flow
+    key exists (its jobs are claimed apart, key by key), and whether a run has
+    expired."""
 
     claims: list[Claim]
     free: int
     next_due_in: float | None
     flows: bool = False
+    runs_expired: bool = False  # a run whose holder is gone is to be claimed again
 
-    def and_flows(self, keyed: "Claimed") -> "Claimed":
-        """This claim and the claim of keyed jobs that followed it, as one."""
-        waits = [wait for wait in (self.next_due_in, keyed.next_due_in) if wait is not None]
-        return Claimed(self.claims + keyed.claims, self.free, min(waits, default=None))
+    def and_then(self, more: "Claimed") -> "Claimed":
+        """This claim and one that followed it (of keyed jobs, of expired runs), as one."""
+        waits = [wait for wait in (self.next_due_in, more.next_due_in) if wait is not None]
+        return Claimed(self.claims + more.claims, self.free, min(waits, default=None))

@@ -84,8 +84,8 @@ def get_dead_letter(dead_letter_id: int) -> DeadLetter:
 
 def redrive(db, dead_letter_id: int, now: datetime) -> DeadLetter:
     """Ask for the dead letter's delivery to run again: refused while its job is
-    executing (as a run now is) and once a redrive succeeded; asking again while
-    one is pending changes nothing."""
+    executing (as a run now is; not with overlap policy 'allow') and once a
+    redrive succeeded; asking again while one is pending changes nothing."""
     job_id = get_dead_letter(dead_letter_id).job_id
     with db.atomic():
         # Jobs before dead letters, as the finish locks them.
@@ -100,7 +100,7 @@ def redrive(db, dead_letter_id: int, now: datetime) -> DeadLetter:
             )
         if dead.redrive_requested_at is not None:
             return dead
-        if job.locked_until is not None and job.locked_until > now:
+        if job.busy(now):
             raise Conflict(f"job {job_id} is executing; try again when it has finished")
         db.execute_sql(_REQUEST, {"ids": [dead_letter_id], "now": now})
         db.execute_sql(WAKE)

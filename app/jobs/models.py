@@ -58,9 +58,17 @@ class Job(Model):
     flow_key = TextField(null=True)  # app/flow_controls.py
     name = TextField(null=True)  # unique
     version = IntegerField(default=1)  # grows with every change (the ETag)
+    max_concurrent = IntegerField(null=True)  # overlap_policy allow; null: the default
 
     class Meta:
         table_name = "jobs"
+
+    def busy(self, now) -> bool:
+        """Executing, and its overlap policy runs one execution at a time: a run
+        now or a redrive would then run twice at once. (With 'allow', each runs
+        beside the others.)"""
+        held = self.locked_until is not None and self.locked_until > now
+        return held and self.overlap_policy != "allow"
 
 
 class Execution(Model):

@@ -114,6 +114,7 @@ _SCHEDULE_FIELDS = {
     "jitter": _nullable(DURATION),
     "overlap_policy": _nullable({"enum": list(OVERLAP_POLICIES)}),
     "flow_key": _nullable(FLOW_KEY),
+    "max_concurrent": _nullable({"type": "integer", "minimum": 1, "maximum": 100}),
     "name": _nullable(NAME),
     "misfire_grace": _nullable(DURATION),
     "retry_policy": _nullable(RETRY_POLICY),
@@ -200,6 +201,7 @@ JOB = {
         "jitter": _nullable(DURATION),
         "overlap_policy": {"enum": list(OVERLAP_POLICIES)},
         "flow_key": _nullable(FLOW_KEY),
+        "max_concurrent": _nullable({"type": "integer"}),
         "runs": {"type": "integer"},
         "misfire_grace": _nullable(DURATION),
         "retry_policy": {

@@ -44,6 +44,7 @@ MAX_MISFIRE_GRACE = 365 * 86400.0
 MAX_RUNS_LIMIT = 1_000_000_000
 MAX_PAUSE_AFTER_FAILURES = 100
 MAX_JITTER = 86400.0
+MAX_CONCURRENT = 100
 STATUSES = ("RUNNING", "STOPPED")
 # Limits of a job's payload.
 MAX_PAYLOAD_BODY = 256 * 1024  # bytes of an HTTP or AMQP body
@@ -66,6 +67,7 @@ class JobSpec:
     on_success: dict | None = None
     flow_key: str | None = None  # whose limits its attempts count against
     name: str | None = None  # unique; PUT /v1/jobs/by-name/{name} registers it
+    max_concurrent: int | None = None  # overlap_policy allow: executions at once (default 10)
 
 
 def parse_create(body: Any, now: datetime) -> JobSpec:
@@ -156,6 +158,7 @@ def _options(body: dict) -> dict:
         "on_success": lambda v: _callback(v, "on_success"),
         "flow_key": parse_flow_key,
         "name": parse_name,
+        "max_concurrent": lambda v: integer_field(v, "max_concurrent", 1, MAX_CONCURRENT),
     }
     return {
         name: None if body[name] is None else parse(body[name])
@@ -248,6 +251,8 @@ def _check(spec: JobSpec, now: datetime, *, execute_at_changed: bool) -> None:
         raise InvalidJob("job must have only one of execute_at and cron_schedule defined")
     if execute_at_changed and schedule.execute_at is not None and schedule.execute_at <= now:
         raise InvalidJob("execute_at must be in the future")
+    if spec.max_concurrent is not None and schedule.overlap != "allow":
+        raise InvalidJob('max_concurrent applies with overlap_policy "allow" only')
     window = (schedule.starts_at, schedule.ends_at, schedule.max_runs, schedule.jitter)
     if schedule.cron is None and window != (None, None, None, None):
         raise InvalidJob("starts_at, ends_at, max_runs and jitter apply to recurring jobs only")

@@ -59,6 +59,7 @@ def spec_of(job: Job, box: SecretBox) -> JobSpec:
         pause_after_failures=job.pause_after_failures,
         flow_key=job.flow_key,
         name=job.name,
+        max_concurrent=job.max_concurrent,
         **callbacks,
     )
 
@@ -95,6 +96,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.pause_after_failures = spec.pause_after_failures
     job.flow_key = spec.flow_key
     job.name = spec.name
+    job.max_concurrent = spec.max_concurrent
 
 
 def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> None:
@@ -300,11 +302,12 @@ def set_status(
 def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
     """Ask for one run of the job now, outside its schedule; the tick claims it.
 
-    Refused (JobBusy) while the job is executing, so it never runs twice at once.
+    Refused (JobBusy) while the job is executing, so it never runs twice at once
+    (unless its overlap policy is 'allow').
     """
     with db.atomic():
         job = _locked(job_id)
-        if job.locked_until is not None and job.locked_until > now:
+        if job.busy(now):
             raise JobBusy(f"job {job_id} is executing; try again when it has finished")
         if job.run_requested_at is not None and pending_redrives(job_id):
             # One pending request per job: a run now would be taken for a redrive.

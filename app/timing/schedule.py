@@ -20,9 +20,11 @@ _DELIVERY_NAMESPACE = uuid.UUID("6f1c1d4e-8a43-4f8e-9a55-3b5e2f7c9d10")
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 # What becomes of the slots of a recurring job that come while its execution
-# runs: skipped (recorded as SKIPPED), or the first of them run as soon as it ends
-# and the rest skipped.
-OVERLAP_POLICIES = ("skip", "buffer_one")
+# runs: skipped (recorded as SKIPPED), the first of them run as soon as it ends
+# and the rest skipped, or each run at its time beside the others (up to the
+# job's max_concurrent).
+OVERLAP_POLICIES = ("skip", "buffer_one", "allow")
+DEFAULT_MAX_CONCURRENT = 10
 # Skipped slots recorded for one execution, at most: an every-second job that ran
 # for an hour would otherwise write 3,600 rows at once.
 MAX_SKIPPED_RECORDED = 1000
@@ -203,6 +205,8 @@ def after_overlap(
 ) -> tuple[datetime | None, list[datetime]]:
     """(next slot, slots to record as SKIPPED) once an execution that `came`
     overlapped ends; `following` is the next slot otherwise (after now)."""
+    if schedule.overlap == "allow":  # each slot started at its time
+        return following, []
     if schedule.overlap == "buffer_one" and came:
         return came[0], came[1 : MAX_SKIPPED_RECORDED + 1]
     return following, came[:MAX_SKIPPED_RECORDED]

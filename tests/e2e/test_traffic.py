@@ -46,12 +46,12 @@ def test_jittered_slots_fire_when_announced_and_carry_the_slot(stack, target):
             assert executions[hit.delivery_id]["lag_ms"] < 200  # from the fire time
 
 
-def run_for(stack, target, policy: str, seconds: float) -> tuple[list, list[dict]]:
-    """A 1-second cron job whose target takes 2.5 s, under `policy`, for `seconds`:
-    the calls it made and its executions, once the last has ended."""
+def run_for(stack, target, policy: str, seconds: float, **fields) -> tuple[list, list[dict]]:
+    """A 1-second cron job whose target takes 2.5 s, under `policy` (and `fields`),
+    for `seconds`: the calls it made and its executions, once the last has ended."""
     key = uuid.uuid4().hex
     path = f"/sleep/2.5/{policy}/{key}"
-    body = {**recurring(target.url + path, "* * * * * *"), "overlap_policy": policy}
+    body = {**recurring(target.url + path, "* * * * * *"), "overlap_policy": policy, **fields}
     body["timeout"] = "5s"
     job = stack.post_job(body)
     time.sleep(seconds)  # let it run
@@ -90,6 +90,29 @@ def test_buffer_one_runs_the_slot_that_waited_as_soon_as_the_last_ends(stack, ta
     assert max(gaps) < 0.5, gaps  # back to back: the buffered slot was due already
     skipped = [e for e in executions if e["status"] == "SKIPPED"]
     assert len(skipped) >= len(hits) - 1  # one slot waits, the other is skipped
+
+
+def test_allow_starts_each_slot_on_time_beside_the_ones_still_running(stack, target):
+    hits, executions = run_for(stack, target, "allow", 8)
+    assert 6 <= len(hits) <= 9  # one a second, none held back
+    assert most_at_once(hits) == 3  # each call takes 2.5 s
+    gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
+    assert max(gaps) < 1.5, gaps  # on time, not after the one before ended
+    assert [e["status"] for e in executions] == ["SUCCESSFUL"] * len(hits)
+    assert len({e["delivery_id"] for e in executions}) == len(hits)
+    assert max(e["lag_ms"] for e in executions) < 500
+
+
+def test_allow_skips_the_slots_beyond_max_concurrent(stack, target):
+    hits, executions = run_for(stack, target, "allow", 8, max_concurrent=2)
+    assert most_at_once(hits) == 2
+    skipped = [e for e in executions if e["status"] == "SKIPPED"]
+    assert len(skipped) >= 2
+    assert {e["error_message"] for e in skipped} == {
+        "skipped: max_concurrent (2) executions already running"
+    }
+    slots = sorted(e["scheduled_for"] for e in executions)
+    assert len(set(slots)) == len(slots)  # every slot once, run or skipped
 
 
 def most_at_once(hits) -> int:

@@ -63,15 +63,16 @@ def test_a_failed_send_calls_off_the_sends_not_begun_and_is_raised():
     assert sent < 20
 
 
-def test_a_redrive_a_jittered_slot_a_flow_key_and_a_retry_carry_what_they_add():
+def test_a_redrive_a_jittered_slot_a_flow_key_a_run_and_a_retry_carry_what_they_add():
     slot = datetime(2030, 1, 1, tzinfo=UTC)
     redrive = Claim(uuid.uuid4(), uuid.uuid4(), slot, manual=True, redrive_of=42)
     jittered = Claim(uuid.uuid4(), uuid.uuid4(), slot, fire_at=slot + timedelta(seconds=7))
     keyed = Claim(uuid.uuid4(), uuid.uuid4(), slot, flow_key="host:api.example.com")
+    run = Claim(uuid.uuid4(), uuid.uuid4(), slot, detached=True)
     plain = Claim(uuid.uuid4(), uuid.uuid4(), slot)
-    [message] = run_messages([redrive, jittered, keyed, plain])
-    assert claims_of(message.args[0]) == [redrive, jittered, keyed, plain]
-    assert len(message.args[0][3]) == 4  # a plain claim carries nothing more
+    [message] = run_messages([redrive, jittered, keyed, run, plain])
+    assert claims_of(message.args[0]) == [redrive, jittered, keyed, run, plain]
+    assert len(message.args[0][4]) == 4  # a plain claim carries nothing more
     retry = retry_message(redrive, 2, slot)
     assert claims_of(retry.args[0]) == [redrive] and retry.kwargs["attempt"] == 2
     # A message sent before redrives existed: four fields, no dead letter.

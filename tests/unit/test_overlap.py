@@ -44,3 +44,10 @@ def test_a_long_run_records_a_bounded_number_of_skipped_slots():
     came = came_during(EVERY_SECOND, T, T + timedelta(hours=2), runs=1)
     _, skipped = after_overlap(EVERY_SECOND, came, None)
     assert len(skipped) == MAX_SKIPPED_RECORDED
+
+
+def test_allow_skips_none_since_each_slot_started_at_its_time():
+    allowing = Schedule(cron="* * * * * *", overlap="allow")
+    came = [T + timedelta(seconds=1), T + timedelta(seconds=2)]
+    following = T + timedelta(seconds=3)
+    assert after_overlap(allowing, came, following) == (following, [])
