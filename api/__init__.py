@@ -5,6 +5,7 @@ from collections.abc import Callable
 import falcon
 
 from api import console, errors
+from api.audit import AuditResource
 from api.auth import AccessResource, RequireApiKey
 from api.dead_letters import (
     DeadLetterResource,
@@ -14,7 +15,9 @@ from api.dead_letters import (
 )
 from api.flow_controls import FlowControlResource, FlowControlsResource
 from api.health import HealthResource, ReadyResource
+from api.idempotency import Idempotency
 from api.jobs import (
+    BulkResource,
     ExecutionResource,
     ExecutionsResource,
     JobByNameResource,
@@ -73,11 +76,13 @@ def create_app(
             CountRequests(),
             RequireApiKey(api_keys, api_read_keys),
             _ConnectionPerRequest(db),
+            Idempotency(db, max_body_bytes),
         ]
     )
     errors.install(app)
     app.add_route("/v1/jobs", JobsResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/by-name/{name:path}", JobByNameResource(db, box, max_body_bytes))
+    app.add_route("/v1/jobs/bulk", BulkResource(db, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}", JobResource(db, box, max_body_bytes))
     app.add_route("/v1/jobs/{job_id_text}/executions", ExecutionsResource())
     app.add_route("/v1/jobs/{job_id_text}/pause", JobStatusResource(db, "STOPPED"))
@@ -87,11 +92,12 @@ def create_app(
     app.add_route("/v1/schedules/preview", PreviewResource(max_body_bytes))
     app.add_route("/v1/dead-letters", DeadLettersResource(db, max_body_bytes))
     app.add_route("/v1/dead-letters/redrive", RedriveManyResource(db, max_body_bytes))
-    app.add_route("/v1/dead-letters/{dead_letter_id}", DeadLetterResource())
+    app.add_route("/v1/dead-letters/{dead_letter_id}", DeadLetterResource(db))
     app.add_route("/v1/dead-letters/{dead_letter_id}/redrive", RedriveResource(db))
     app.add_route("/v1/flow-controls", FlowControlsResource(db))
     app.add_route("/v1/flow-controls/{key}", FlowControlResource(db, max_body_bytes))
     app.add_route("/v1/access", AccessResource())
+    app.add_route("/v1/audit", AuditResource(db))
     app.add_route("/health", HealthResource(db))
     app.add_route("/ready", ReadyResource(db, broker))
     app.add_route("/metrics", MetricsResource(db))

@@ -6,11 +6,13 @@ time, each of them every time, so neither the match nor its position leaks
 through timing.
 """
 
+import hashlib
 import hmac
 
 import falcon
 
 from api import console
+from app.audit import ANONYMOUS
 
 # Health and readiness must answer a load balancer or an orchestrator that holds
 # no key, and metrics a Prometheus; none of them, nor the API's description, holds
@@ -28,8 +30,10 @@ class RequireApiKey:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Refuse a request without a valid key (401), or one whose key may only
         read and that would change something (403); tell the resource what the
-        key may do (`req.context.access`: "read" or "write")."""
+        key may do (`req.context.access`: "read" or "write") and whose key it is
+        (`req.context.key_digest`: the key's SHA-256, or "anonymous")."""
         req.context.access = "write"
+        req.context.key_digest = ANONYMOUS
         if not self.keys or req.path in OPEN_PATHS:
             return
         scheme, _, given = (req.get_header("Authorization") or "").partition(" ")
@@ -49,6 +53,7 @@ class RequireApiKey:
                 "needs a key of SCHEDULER_API_KEYS"
             )
         req.context.access = access
+        req.context.key_digest = hashlib.sha256(presented).hexdigest()
 
 
 class AccessResource:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import falcon
 
 from api import render
-from api.requests import execution_id, json_body, uuid_param, when
+from api.requests import actor, execution_id, json_body, uuid_param, when
 from app.jobs import dead_letters
 
 DEFAULT_LIMIT = 20
@@ -43,17 +43,21 @@ class DeadLettersResource:
 
     def on_delete(self, req, resp):
         selector = dead_letters.parse_selector(json_body(req, self.max_body))
-        resp.media = {"deleted": dead_letters.delete_many(self.db, selector)}
+        deleted = dead_letters.delete_many(self.db, selector, datetime.now(UTC), actor(req))
+        resp.media = {"deleted": deleted}
 
 
 class DeadLetterResource:
     uses_db = True
 
+    def __init__(self, db):
+        self.db = db
+
     def on_get(self, req, resp, dead_letter_id):
         resp.media = render.dead_letter(dead_letters.get_dead_letter(_id(dead_letter_id)))
 
     def on_delete(self, req, resp, dead_letter_id):
-        dead_letters.delete(_id(dead_letter_id))
+        dead_letters.delete(self.db, _id(dead_letter_id), datetime.now(UTC), actor(req))
         resp.status = falcon.HTTP_204
 
 
@@ -61,12 +65,13 @@ class RedriveResource:
     """POST /v1/dead-letters/{id}/redrive: 202 and the dead letter, its redrive pending."""
 
     uses_db = True
+    idempotent = True
 
     def __init__(self, db):
         self.db = db
 
     def on_post(self, req, resp, dead_letter_id):
-        redriven = dead_letters.redrive(self.db, _id(dead_letter_id), datetime.now(UTC))
+        redriven = dead_letters.redrive(self.db, _id(dead_letter_id), datetime.now(UTC), actor(req))
         resp.status = falcon.HTTP_202
         resp.media = render.dead_letter(redriven)
 
@@ -75,6 +80,7 @@ class RedriveManyResource:
     """POST /v1/dead-letters/redrive: 202 and how many redrives were asked for."""
 
     uses_db = True
+    idempotent = True
 
     def __init__(self, db, max_body: int):
         self.db = db
@@ -83,4 +89,5 @@ class RedriveManyResource:
     def on_post(self, req, resp):
         selector = dead_letters.parse_selector(json_body(req, self.max_body))
         resp.status = falcon.HTTP_202
-        resp.media = {"redriven": dead_letters.redrive_many(self.db, selector, datetime.now(UTC))}
+        redriven = dead_letters.redrive_many(self.db, selector, datetime.now(UTC), actor(req))
+        resp.media = {"redriven": redriven}

@@ -1,9 +1,11 @@
 """/v1/flow-controls: the limits shared by the jobs naming a flow key, and what
 they hold back now."""
 
+from datetime import UTC, datetime
+
 import falcon
 
-from api.requests import json_body
+from api.requests import actor, json_body
 from app import flow_controls
 from app.flow_controls import FlowControl
 from app.jobs.schemas import FLOW_LIMITS, enforce
@@ -63,10 +65,12 @@ class FlowControlResource:
         body = json_body(req, self.max_body)
         limits = flow_controls.parse_limits(body)
         enforce(FLOW_LIMITS, body)
-        control, created = flow_controls.set_limits(self.db, key, limits)
+        control, created = flow_controls.set_limits(
+            self.db, key, limits, datetime.now(UTC), actor(req)
+        )
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = render(control)
 
     def on_delete(self, req, resp, key):
-        flow_controls.delete(self.db, flow_controls.parse_key(key))
+        flow_controls.delete(self.db, flow_controls.parse_key(key), datetime.now(UTC), actor(req))
         resp.status = falcon.HTTP_204

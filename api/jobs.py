@@ -1,16 +1,28 @@
 """/v1/jobs, /v1/executions and /v1/schedules resources."""
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import falcon
 
 from api import render
-from api.requests import choice, execution_id, flag, job_id, json_body, page, tags, when
+from api.requests import (
+    actor,
+    choice,
+    execution_id,
+    flag,
+    job_id,
+    json_body,
+    page,
+    tags,
+    when,
+)
 from app import callbacks
 from app.errors import InvalidJob, PreconditionFailed
+from app.jobs import bulk, views
 from app.jobs import store as jobstore
-from app.jobs import views
 from app.jobs.models import Job
+from app.jobs.schemas import BULK_REQUEST, enforce
 from app.jobs.spec import JOB_TYPES, STATUSES, parse_name, parse_preview
 from app.secrets.sealing import SecretBox
 from app.timing.schedule import first_run, upcoming
@@ -45,6 +57,7 @@ def _expected(req) -> int | None:
 
 class JobsResource:
     uses_db = True
+    idempotent = True  # its POST (api/idempotency.py)
 
     def __init__(self, db, box: SecretBox, max_body: int):
         self.db = db
@@ -52,7 +65,8 @@ class JobsResource:
         self.max_body = max_body
 
     def on_post(self, req, resp):
-        job = jobstore.create_job(self.db, json_body(req, self.max_body), _now(), self.box)
+        body = json_body(req, self.max_body)
+        job = jobstore.create_job(self.db, body, _now(), self.box, actor(req))
         resp.status = falcon.HTTP_201
         resp.set_header("ETag", f'"{job.version}"')
         resp.media = render.job(job, None)  # a new job has not run yet
@@ -86,12 +100,12 @@ class JobResource:
     def on_put(self, req, resp, job_id_text):
         body = json_body(req, self.max_body)
         job = jobstore.update_job(
-            self.db, job_id(job_id_text), body, _now(), self.box, _expected(req)
+            self.db, job_id(job_id_text), body, _now(), self.box, actor(req), _expected(req)
         )
         resp.media = _one(job, resp)
 
     def on_delete(self, req, resp, job_id_text):
-        jobstore.delete_job(self.db, job_id(job_id_text), _expected(req))
+        jobstore.delete_job(self.db, job_id(job_id_text), _now(), actor(req), _expected(req))
         resp.status = falcon.HTTP_204
 
 
@@ -116,11 +130,30 @@ class JobByNameResource:
             json_body(req, self.max_body),
             _now(),
             self.box,
+            actor(req),
             _expected(req),
             absent=absent is not None,
         )
         resp.status = falcon.HTTP_201 if outcome == "created" else falcon.HTTP_200
         resp.media = _one(job, resp)
+
+
+class BulkResource:
+    """POST /v1/jobs/bulk: 200 and what a bulk action took and changed."""
+
+    uses_db = True
+    idempotent = True
+
+    def __init__(self, db, max_body: int):
+        self.db = db
+        self.max_body = max_body
+
+    def on_post(self, req, resp):
+        body = json_body(req, self.max_body)
+        request = bulk.parse_request(body)
+        enforce(BULK_REQUEST, body)
+        result = bulk.act(self.db, request, _now(), actor(req))
+        resp.media = {**asdict(result), "dry_run": request.dry_run}
 
 
 class JobStatusResource:
@@ -133,7 +166,9 @@ class JobStatusResource:
         self.status = status
 
     def on_post(self, req, resp, job_id_text):
-        job = jobstore.set_status(self.db, job_id(job_id_text), self.status, _now(), _expected(req))
+        job = jobstore.set_status(
+            self.db, job_id(job_id_text), self.status, _now(), actor(req), _expected(req)
+        )
         resp.media = _one(job, resp)
 
 
@@ -141,12 +176,13 @@ class JobRunResource:
     """POST /v1/jobs/{id}/run: 202 and the job; 409 while it is executing."""
 
     uses_db = True
+    idempotent = True
 
     def __init__(self, db):
         self.db = db
 
     def on_post(self, req, resp, job_id_text):
-        job = jobstore.request_run(self.db, job_id(job_id_text), _now())
+        job = jobstore.request_run(self.db, job_id(job_id_text), _now(), actor(req))
         resp.status = falcon.HTTP_202
         resp.media = _one(job, resp)
 

@@ -1,5 +1,6 @@
 """GET /openapi.json: the API described from the schemas that validate it (app/jobs/schemas.py)."""
 
+from app.audit import ACTIONS
 from app.jobs import schemas
 from app.jobs.spec import JOB_TYPES, STATUSES
 from app.jobs.store import EXECUTION_STATUSES
@@ -74,6 +75,23 @@ def _operation(
     return operation
 
 
+# Operations that take an Idempotency-Key (api/idempotency.py).
+_IDEMPOTENT = frozenset(
+    {"createJob", "runJob", "bulkJobs", "redriveDeadLetters", "redriveDeadLetter"}
+)
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "sent again with the same body within 24 h: the first answer, "
+    "without acting again",
+}
+_IDEMPOTENCY_ERRORS = {
+    "409": _body(schemas.ERROR, "busy, or the key's first request is still in progress"),
+    "422": _body(schemas.ERROR, "the key was used for another request"),
+}
+
+
 def document() -> dict:
     """The API's description; every operation that changes something may also
     answer 403, to a key that may only read."""
@@ -82,6 +100,9 @@ def document() -> dict:
         for method, operation in operations.items():
             if method != "get":
                 operation["responses"]["403"] = _body(schemas.ERROR, "the key may only read")
+            if operation["operationId"] in _IDEMPOTENT:
+                operation["parameters"].append(_IDEMPOTENCY_KEY)
+                operation["responses"] = {**_IDEMPOTENCY_ERRORS, **operation["responses"]}
     return described
 
 
@@ -136,6 +157,15 @@ def _described() -> dict:
                         _query("name", schemas.NAME, "the job of this name"),
                     ],
                 ),
+            },
+            "/v1/jobs/bulk": {
+                "post": _operation(
+                    "bulkJobs",
+                    "Pause, resume, delete or run the jobs a selector takes (at most "
+                    "10,000 a call); dry_run says what would change",
+                    {"200": _body(schemas.BULK_RESULT, "what was taken and changed")},
+                    body=schemas.BULK_REQUEST,
+                )
             },
             "/v1/jobs/by-name/{name}": {
                 "put": _operation(
@@ -328,6 +358,21 @@ def _described() -> dict:
                     {"204": {"description": "lifted"}},
                     target=_FLOW_KEY,
                 ),
+            },
+            "/v1/audit": {
+                "get": _operation(
+                    "listAudit",
+                    "Changes made through the API, newest first",
+                    {"200": _body(schemas.AUDIT_ENTRIES, "audit entries")},
+                    parameters=[
+                        _limit(50),
+                        _query("after", {"type": "integer"}, "keyset page: older than this id"),
+                        _query("job_id", {"type": "string", "format": "uuid"}, "of this job"),
+                        _query("action", {"enum": list(ACTIONS)}, "only this action"),
+                        _query("from", schemas.TIMESTAMP, "at or after"),
+                        _query("to", schemas.TIMESTAMP, "before"),
+                    ],
+                )
             },
             "/v1/access": {
                 "get": _operation(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import falcon
 
+from app.audit import ANONYMOUS, Actor
 from app.errors import InvalidJob
 from app.jobs.spec import parse_timestamp
 
@@ -13,14 +14,22 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 10
 
 
+def raw_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The body's bytes, read once per request (an Idempotency-Key reads it before
+    the resource does); a body over `max_bytes` is refused before it is read."""
+    if getattr(req.context, "raw_body", None) is None:
+        if req.content_length and req.content_length > max_bytes:
+            raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
+        raw = req.bounded_stream.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
+        req.context.raw_body = raw
+    return req.context.raw_body
+
+
 def json_body(req: falcon.Request, max_bytes: int):
-    """The body as JSON whatever Content-Type says (curl -d sends a form type); a body
-    over `max_bytes` is refused before it is read."""
-    if req.content_length and req.content_length > max_bytes:
-        raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
-    raw = req.bounded_stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise falcon.HTTPContentTooLarge(description=f"body over {max_bytes} bytes")
+    """The body as JSON whatever Content-Type says (curl -d sends a form type)."""
+    raw = raw_body(req, max_bytes)
     if not raw.strip():
         raise InvalidJob("request body must be a JSON object")
     try:
@@ -55,6 +64,12 @@ def check_strings(value) -> None:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def actor(req: falcon.Request) -> Actor:
+    """Who makes the change a request asks for, as the audit log names them."""
+    digest = req.context.key_digest
+    return Actor(digest if digest == ANONYMOUS else digest[:8], req.context.request_id)
 
 
 def job_id(value: str) -> uuid.UUID:

@@ -176,6 +176,12 @@ OPTIONS: tuple[Option, ...] = (
         "delete dead letters that failed longer ago than this; 0 keeps all",
     ),
     Option(
+        "audit-retention",
+        "duration",
+        "90d",
+        "delete audit log entries older than this; 0 keeps all",
+    ),
+    Option(
         "api-keys",
         "csv",
         "",
@@ -278,6 +284,7 @@ class Config:
     job_timeout: float
     execution_retention: float
     dead_letter_retention: float
+    audit_retention: float
     api_keys: tuple[str, ...]
     api_read_keys: tuple[str, ...]
     secret_key: tuple[str, ...]

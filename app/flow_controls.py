@@ -9,8 +9,11 @@ and keeps it once they are lifted; the API shows a key without limits as absent.
 """
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
+from app import audit
+from app.audit import Actor, Entry
 from app.claims.statements import EXPIRED, FREE_TO_CLAIM
 from app.errors import InvalidJob, JobNotFound
 from app.jobs.spec import duration_field, integer_field, parse_flow_key
@@ -54,10 +57,11 @@ _LIMITED = "(f.rate IS NOT NULL OR f.parallelism IS NOT NULL)"
 # A key named by a job: its row, if it has none yet.
 _NAME_KEY = "INSERT INTO flow_controls (key) VALUES (%(key)s) ON CONFLICT DO NOTHING"
 
-# Set a key's limits; whether it had any before (a PUT's 200, else 201).
+# Set a key's limits; those it had before (all NULL: none, a PUT's 201).
 _SET_LIMITS = f"""
 WITH before AS (
-    SELECT {_LIMITED} AS limited FROM flow_controls AS f WHERE key = %(key)s FOR NO KEY UPDATE
+    SELECT rate, period, parallelism
+    FROM flow_controls AS f WHERE key = %(key)s AND {_LIMITED} FOR NO KEY UPDATE
 ), set AS (
     INSERT INTO flow_controls AS f (key, rate, period, parallelism)
     VALUES (%(key)s, %(rate)s, %(period)s, %(parallelism)s)
@@ -66,7 +70,7 @@ WITH before AS (
         created_at = CASE WHEN {_LIMITED} THEN f.created_at ELSE now() END,
         updated_at = now()
 )
-SELECT COALESCE((SELECT limited FROM before), false)
+SELECT rate, period, parallelism FROM before
 """
 
 # The limits of keys that have some, with what is happening now: the claims held
@@ -87,10 +91,15 @@ WHERE {_LIMITED}
 _GET = _LIVE + " AND f.key = %(key)s"
 _LIST = _LIVE + " AND f.key > %(after)s ORDER BY f.key LIMIT %(limit)s"
 
-_CLEAR = f"""
+_CLEAR = """
 UPDATE flow_controls AS f
-SET rate = NULL, parallelism = NULL, period = 1, starts = '{{}}', updated_at = now()
-WHERE key = %(key)s AND {_LIMITED}
+SET rate = NULL, parallelism = NULL, period = 1, starts = '{}', updated_at = now()
+FROM (
+    SELECT key, rate, period, parallelism FROM flow_controls
+    WHERE key = %(key)s FOR NO KEY UPDATE
+) AS before
+WHERE f.key = before.key AND (before.rate IS NOT NULL OR before.parallelism IS NOT NULL)
+RETURNING before.rate, before.period, before.parallelism
 """
 
 
@@ -113,11 +122,18 @@ def name_key(db, key: str | None) -> None:
         db.execute_sql(_NAME_KEY, {"key": key})
 
 
-def set_limits(db, key: str, limits: Limits) -> tuple[FlowControl, bool]:
+def _shown(limits: Limits | None) -> dict | None:
+    return None if limits is None else asdict(limits)
+
+
+def set_limits(db, key: str, limits: Limits, now: datetime, by: Actor) -> tuple[FlowControl, bool]:
     """Set the key's limits; (its flow control, whether it is new)."""
-    params = {"key": key, **asdict(limits)}
-    (existed,) = db.execute_sql(_SET_LIMITS, params).fetchone()
-    return get(db, key), not existed
+    with db.atomic():
+        row = db.execute_sql(_SET_LIMITS, {"key": key, **asdict(limits)}).fetchone()
+        before = None if row is None else Limits(*row)
+        changes = audit.changes(_shown(before), _shown(limits))
+        audit.record(db, by, now, Entry("flow_control_set", key=key, changes=changes))
+        return get(db, key), before is None
 
 
 def get(db, key: str) -> FlowControl:
@@ -139,8 +155,12 @@ def waiting(db) -> dict[str, int]:
         return {row[0]: row[7] for row in db.execute_sql(_LIVE).fetchall()}
 
 
-def delete(db, key: str) -> None:
+def delete(db, key: str, now: datetime, by: Actor) -> None:
     """Lift the key's limits: its jobs are claimed as if it had none. The row
     stays, for the jobs that may still name the key."""
-    if db.execute_sql(_CLEAR, {"key": key}).rowcount == 0:
-        raise JobNotFound(f"flow control {key!r} not found")
+    with db.atomic():
+        row = db.execute_sql(_CLEAR, {"key": key}).fetchone()
+        if row is None:
+            raise JobNotFound(f"flow control {key!r} not found")
+        changes = audit.changes(_shown(Limits(*row)), None)
+        audit.record(db, by, now, Entry("flow_control_delete", key=key, changes=changes))

@@ -1,5 +1,6 @@
 """Retention: prune executions (and their callbacks) older than
-execution-retention, and dead letters older than dead-letter-retention.
+execution-retention, dead letters older than dead-letter-retention, audit
+entries older than audit-retention, and idempotency keys after a day.
 
 Each tick process prunes in small batches (each its own short statement that
 skips rows another pruner holds), so history is trimmed without long locks.
@@ -55,6 +56,12 @@ DEAD_LETTERS = Kept(
 )
 
 
+AUDIT = Kept("audit entries", "audit_log", "at")
+IDEMPOTENCY_KEYS = Kept("idempotency keys", "idempotency_keys", "created_at")
+# How long an Idempotency-Key answers again (api/idempotency.py).
+IDEMPOTENCY_KEPT_SECONDS = 24 * 3600.0
+
+
 def prune(db, kept: Kept, retention_seconds: float, batch: int = BATCH) -> int:
     """Delete one batch of rows older than the retention; how many went."""
     params = {"retention_seconds": retention_seconds, "batch": batch}
@@ -106,6 +113,8 @@ def start_pruner(db, config, stop: threading.Event) -> threading.Thread:
         EXECUTIONS: config.execution_retention,
         CALLBACKS: config.execution_retention,
         DEAD_LETTERS: config.dead_letter_retention,
+        AUDIT: config.audit_retention,
+        IDEMPOTENCY_KEYS: IDEMPOTENCY_KEPT_SECONDS,
     }
     thread = threading.Thread(
         target=run_pruner, args=(db, retentions, stop), name="pruner", daemon=True

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app import audit
+from app.audit import Actor, Entry
 from app.db.wakeup import WAKE
 from app.errors import Conflict, InvalidJob, JobNotFound
 from app.jobs.models import DeadLetter, Job
@@ -82,7 +84,7 @@ def get_dead_letter(dead_letter_id: int) -> DeadLetter:
     return found
 
 
-def redrive(db, dead_letter_id: int, now: datetime) -> DeadLetter:
+def redrive(db, dead_letter_id: int, now: datetime, by: Actor) -> DeadLetter:
     """Ask for the dead letter's delivery to run again: refused while its job is
     executing (as a run now is; not with overlap policy 'allow') and once a
     redrive succeeded; asking again while one is pending changes nothing."""
@@ -104,7 +106,12 @@ def redrive(db, dead_letter_id: int, now: datetime) -> DeadLetter:
             raise Conflict(f"job {job_id} is executing; try again when it has finished")
         db.execute_sql(_REQUEST, {"ids": [dead_letter_id], "now": now})
         db.execute_sql(WAKE)
+        audit.record(db, by, now, _redriven(job_id, [dead_letter_id]))
     return get_dead_letter(dead_letter_id)
+
+
+def _redriven(job_id: uuid.UUID, ids: list[int]) -> Entry:
+    return Entry("redrive", job_id, changes={"dead_letter_ids": ids})
 
 
 def _where(selector: Selector) -> tuple[str, dict]:
@@ -138,16 +145,16 @@ WITH chosen AS (
     UPDATE dead_letters AS d SET redrive_requested_at = %(now)s
     WHERE d.id IN (SELECT id FROM chosen) AND d.job_id IN (SELECT id FROM locked)
       AND d.redrive_requested_at IS NULL AND d.redriven_at IS NULL
-    RETURNING d.job_id
+    RETURNING d.id, d.job_id
 ), requested AS (
     UPDATE jobs SET run_requested_at = COALESCE(run_requested_at, %(now)s)
     WHERE id IN (SELECT job_id FROM marked)
 )
-SELECT count(*) FROM marked
+SELECT job_id, array_agg(id ORDER BY id) FROM marked GROUP BY job_id
 """
 
 
-def redrive_many(db, selector: Selector, now: datetime) -> int:
+def redrive_many(db, selector: Selector, now: datetime, by: Actor) -> int:
     """Ask for a redrive of every dead letter the selector takes that is neither
     redriven nor pending; how many. Those of a job executing run after it."""
     where, params = _where(selector)
@@ -156,27 +163,41 @@ def redrive_many(db, selector: Selector, now: datetime) -> int:
         ids = [row[0] for row in db.execute_sql(chosen, params).fetchall()]
         if not ids:
             return 0
-        (count,) = db.execute_sql(_REQUEST, {"ids": ids, "now": now}).fetchone()
+        marked = db.execute_sql(_REQUEST, {"ids": ids, "now": now}).fetchall()
         db.execute_sql(WAKE)
-    return count
+        audit.record(db, by, now, *(_redriven(job_id, ids) for job_id, ids in marked))
+    return sum(len(ids) for _, ids in marked)
 
 
-def delete(dead_letter_id: int) -> None:
+def delete(db, dead_letter_id: int, now: datetime, by: Actor) -> None:
     """Delete one, unless its redrive is pending (the job is requested for it)."""
     dead = get_dead_letter(dead_letter_id)
     if dead.redrive_requested_at is not None:
         raise Conflict(f"dead letter {dead_letter_id} has a redrive pending; delete it once run")
-    DeadLetter.delete().where(
-        (DeadLetter.id == dead_letter_id) & DeadLetter.redrive_requested_at.is_null()
-    ).execute()
+    delete_many(db, Selector(ids=(dead_letter_id,)), now, by)
 
 
-def delete_many(db, selector: Selector) -> int:
+# Delete what a selector takes but those with a redrive pending; the ids by job.
+_DELETE = """
+WITH gone AS (
+    DELETE FROM dead_letters AS d WHERE {where} AND d.redrive_requested_at IS NULL
+    RETURNING d.id, d.job_id
+)
+SELECT job_id, array_agg(id ORDER BY id) FROM gone GROUP BY job_id
+"""
+
+
+def delete_many(db, selector: Selector, now: datetime, by: Actor) -> int:
     """Delete what the selector takes but those with a redrive pending; how many."""
     where, params = _where(selector)
-    statement = f"DELETE FROM dead_letters AS d WHERE {where} AND d.redrive_requested_at IS NULL"
     with db.atomic():
-        return db.execute_sql(statement, params).rowcount
+        gone = db.execute_sql(_DELETE.format(where=where), params).fetchall()
+        entries = (
+            Entry("dead_letter_delete", job_id, changes={"dead_letter_ids": ids})
+            for job_id, ids in gone
+        )
+        audit.record(db, by, now, *entries)
+    return sum(len(ids) for _, ids in gone)
 
 
 def pending_redrives(job_id: uuid.UUID) -> bool:

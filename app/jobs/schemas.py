@@ -356,6 +356,55 @@ FLOW_CONTROL = {
 }
 FLOW_CONTROLS = _list_of("flow_controls", FLOW_CONTROL)
 
+# POST /v1/jobs/bulk (app/jobs/bulk.py checks what a schema cannot: a criterion).
+BULK_REQUEST = {
+    "type": "object",
+    "required": ["action", "selector"],
+    "additionalProperties": False,
+    "examples": [{"action": "pause", "selector": {"tags": ["billing"]}}],
+    "properties": {
+        "action": {"enum": ["pause", "resume", "delete", "run"]},
+        "selector": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "ids": {"type": "array", "items": UUID, "maxItems": 10000},
+                "tags": {"type": "array", "items": STRING},
+                "status": {"enum": ["RUNNING", "STOPPED"]},
+                "type": {"enum": ["HTTP", "AMQP"]},
+                "name_prefix": NAME,
+            },
+        },
+        "dry_run": {"type": "boolean"},
+    },
+}
+BULK_RESULT = {
+    "type": "object",
+    "required": ["matched", "affected", "job_ids", "more", "dry_run"],
+    "properties": {
+        "matched": _COUNT,
+        "affected": _COUNT,
+        "job_ids": {"type": "array", "items": UUID, "maxItems": 1000},
+        "more": {"type": "boolean", "description": "over 10,000 matched: call again"},
+        "dry_run": {"type": "boolean"},
+    },
+}
+AUDIT_ENTRY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "at": TIMESTAMP,
+        "action": STRING,
+        "job_id": _nullable(UUID),
+        "key": _nullable(STRING),
+        "actor": {"type": "string", "description": "8 hex digits of the key's SHA-256"},
+        "request_id": _nullable(STRING),
+        "changes": _nullable({"type": "object"}),
+    },
+}
+AUDIT_ENTRIES = _list_of("entries", AUDIT_ENTRY)
+
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 
 

@@ -5,12 +5,14 @@ from datetime import datetime
 
 from peewee import IntegrityError, Tuple
 
-from app import flow_controls
+from app import audit, flow_controls
+from app.audit import Actor, Entry
 from app.db.wakeup import WAKE
 from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound, PreconditionFailed
 from app.jobs.dead_letters import pending_redrives
 from app.jobs.models import Execution, Job
 from app.jobs.spec import JobSpec, apply_update, parse_create, parse_replacement, parse_status
+from app.jobs.views import definition
 from app.secrets.redaction import (
     CALLBACKS,
     merge_callback,
@@ -64,9 +66,9 @@ def spec_of(job: Job, box: SecretBox) -> JobSpec:
     )
 
 
-def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
+def _store(job: Job, spec: JobSpec, box: SecretBox) -> dict[str, str]:
     """Copy a definition onto a row, its secrets sealed apart (the schedule's next
-    run is the caller's)."""
+    run is the caller's); the secrets, by path."""
     http_job, amqp_job, secrets = split_secrets(spec.http_job, spec.amqp_job)
     for name in CALLBACKS:
         callback = getattr(spec, name)
@@ -97,6 +99,7 @@ def _store(job: Job, spec: JobSpec, box: SecretBox) -> None:
     job.flow_key = spec.flow_key
     job.name = spec.name
     job.max_concurrent = spec.max_concurrent
+    return secrets
 
 
 def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> None:
@@ -108,10 +111,39 @@ def _plan(job: Job, schedule: Schedule, now: datetime, check: bool = True) -> No
     job.next_run, job.next_slot = planned(schedule, job.id, slot)
 
 
-def create_job(db, body, now: datetime, box: SecretBox) -> Job:
+def change_entry(
+    action: str, job: Job, before: dict | None, secrets: list[str] = ()
+) -> Entry | None:
+    """The audit entry of the change `action` made to `job` (`before`: its
+    definition before; None for a new job); None if nothing changed. `secrets`:
+    the paths of the secrets that changed, whose values the row and the log
+    never show."""
+    after = None if action == "delete" else definition(job)
+    changes = audit.changes(before, after)
+    if secrets:
+        changes["secrets_changed"] = list(secrets)
+    elif changes["before"] == changes["after"] == {}:
+        return None
+    return Entry(action, job.id, changes=changes)
+
+
+def _audit(db, by: Actor, now: datetime, *args) -> None:
+    """Log a change (`change_entry`'s arguments), in the caller's transaction."""
+    entry = change_entry(*args)
+    if entry is not None:
+        audit.record(db, by, now, entry)
+
+
+def _changed_secrets(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(path for path in {**before, **after} if before.get(path) != after.get(path))
+
+
+def create_job(db, body, now: datetime, box: SecretBox, by: Actor) -> Job:
     spec = parse_create(body, now)
     with db.atomic():
-        return _insert(db, spec, now, box)
+        job = _insert(db, spec, now, box)
+        _audit(db, by, now, "create", job, None)
+        return job
 
 
 def _insert(db, spec: JobSpec, now: datetime, box: SecretBox) -> Job:
@@ -125,7 +157,7 @@ def _insert(db, spec: JobSpec, now: datetime, box: SecretBox) -> Job:
             job.save(force_insert=True)
     except IntegrityError:
         raise Conflict(f"a job named {spec.name!r} exists already") from None
-    _wake_tick(db)
+    wake_tick(db)
     return job
 
 
@@ -135,6 +167,7 @@ def upsert_job(
     body,
     now: datetime,
     box: SecretBox,
+    by: Actor,
     expected: int | None = None,
     absent: bool = False,
 ) -> tuple[Job, str]:
@@ -150,7 +183,9 @@ def upsert_job(
             if expected is not None:
                 raise PreconditionFailed(f"no job is named {name!r}")
             try:
-                return _insert(db, parse_create(body, now), now, box), "created"
+                job = _insert(db, parse_create(body, now), now, box)
+                _audit(db, by, now, "upsert", job, None)
+                return job, "created"
             except Conflict:  # created meanwhile by another request: replace it
                 job = Job.select().where(Job.name == name).for_update().get()
         if absent:
@@ -160,14 +195,16 @@ def upsert_job(
         spec = parse_replacement(body, now, before)
         if spec == before:
             return job, "unchanged"
-        _store(job, spec, box)
+        shown, sealed = definition(job), box.open(job.secrets)
+        secrets = _changed_secrets(sealed, _store(job, spec, box))
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
-            _wake_tick(db)
+            wake_tick(db)
         job.version += 1
         job.updated_at = now
         flow_controls.name_key(db, job.flow_key)
         job.save()
+        _audit(db, by, now, "upsert", job, shown, secrets)
         return job, "replaced"
 
 
@@ -189,7 +226,7 @@ def _expect(job: Job, expected: int | None) -> None:
         )
 
 
-def _wake_tick(db) -> None:
+def wake_tick(db) -> None:
     """Tell sleeping ticks a job may be due sooner; delivered when the transaction commits."""
     db.execute_sql(WAKE)
 
@@ -238,7 +275,13 @@ def _locked(job_id: uuid.UUID) -> Job:
 
 
 def update_job(
-    db, job_id: uuid.UUID, body, now: datetime, box: SecretBox, expected: int | None = None
+    db,
+    job_id: uuid.UUID,
+    body,
+    now: datetime,
+    box: SecretBox,
+    by: Actor,
+    expected: int | None = None,
 ) -> Job:
     """Apply a partial update; next_run follows a changed schedule at once.
 
@@ -249,10 +292,11 @@ def update_job(
     with db.atomic():
         job = _locked(job_id)
         _expect(job, expected)
+        shown, sealed = definition(job), box.open(job.secrets)
         before = spec_of(job, box)
         spec = apply_update(before, body, now)
         status = parse_status(body["status"]) if body.get("status") is not None else None
-        _store(job, spec, box)
+        secrets = _changed_secrets(sealed, _store(job, spec, box))
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
         if spec != before or (status is not None and status != job.status):
@@ -267,13 +311,29 @@ def update_job(
         except IntegrityError:
             raise Conflict(f"a job named {spec.name!r} exists already") from None
         if spec.schedule != before.schedule or status == "RUNNING":
-            _wake_tick(db)  # the job may be due sooner
+            wake_tick(db)  # the job may be due sooner
+        _audit(db, by, now, "update", job, shown, secrets)
         return job
+
+
+def status_action(status: str) -> str:
+    return "resume" if status == "RUNNING" else "pause"
+
+
+def change_status(job: Job, status: str, now: datetime) -> bool:
+    """Pause or resume a locked job, a new version if it changes; whether it does."""
+    changed = status != job.status
+    if changed:
+        job.version += 1
+        _set_status(job, status, now)
+    job.updated_at = now
+    return changed
 
 
 def _set_status(job: Job, status: str, now: datetime) -> None:
     """Pause or resume. A resumed recurring job's next slot counts from now; a
-    one-off job keeps its next_run, so an overdue one runs once at once."""
+    one-off job keeps its next_run, so an overdue one runs once at once.
+    In-flight executions finish: the claim, not the status, fences them."""
     if status == job.status:
         return
     job.status = status
@@ -284,22 +344,21 @@ def _set_status(job: Job, status: str, now: datetime) -> None:
 
 
 def set_status(
-    db, job_id: uuid.UUID, status: str, now: datetime, expected: int | None = None
+    db, job_id: uuid.UUID, status: str, now: datetime, by: Actor, expected: int | None = None
 ) -> Job:
     with db.atomic():
         job = _locked(job_id)
         _expect(job, expected)
-        if status != job.status:
-            job.version += 1
-        _set_status(job, status, now)
-        job.updated_at = now
+        shown = definition(job)
+        change_status(job, status, now)
         job.save()
         if status == "RUNNING":
-            _wake_tick(db)
+            wake_tick(db)
+        _audit(db, by, now, status_action(status), job, shown)
         return job
 
 
-def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
+def request_run(db, job_id: uuid.UUID, now: datetime, by: Actor) -> Job:
     """Ask for one run of the job now, outside its schedule; the tick claims it.
 
     Refused (JobBusy) while the job is executing, so it never runs twice at once
@@ -307,23 +366,35 @@ def request_run(db, job_id: uuid.UUID, now: datetime) -> Job:
     """
     with db.atomic():
         job = _locked(job_id)
-        if job.busy(now):
-            raise JobBusy(f"job {job_id} is executing; try again when it has finished")
-        if job.run_requested_at is not None and pending_redrives(job_id):
-            # One pending request per job: a run now would be taken for a redrive.
-            raise Conflict(f"job {job_id} has redrives pending; run it once they have run")
+        refused = run_refusal(job, now)
+        if refused is not None:
+            raise refused
         if job.run_requested_at is None:
             job.run_requested_at = now
             job.save()
-            _wake_tick(db)
+            wake_tick(db)
+        audit.record(db, by, now, Entry("run", job.id))
         return job
 
 
-def delete_job(db, job_id: uuid.UUID, expected: int | None = None) -> None:
+def run_refusal(job: Job, now: datetime) -> Conflict | None:
+    """Why a run now of the locked job must wait, if it must."""
+    if job.busy(now):
+        return JobBusy(f"job {job.id} is executing; try again when it has finished")
+    if job.run_requested_at is not None and pending_redrives(job.id):
+        # One pending request per job: a run now would be taken for a redrive.
+        return Conflict(f"job {job.id} has redrives pending; run it once they have run")
+    return None
+
+
+def delete_job(
+    db, job_id: uuid.UUID, now: datetime, by: Actor, expected: int | None = None
+) -> None:
     with db.atomic():
         job = _locked(job_id)
         _expect(job, expected)
         job.delete_instance()
+        _audit(db, by, now, "delete", job, definition(job))
 
 
 def list_executions(

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app import claims, flow_controls
+from app.audit import Actor
 from app.claims import Claim, Finishing
 from app.claims.tick import TickSettings, tick_once
 from app.flow_controls import Limits
@@ -142,7 +143,7 @@ def test_run_now_and_redrive_run_beside_a_running_execution(client, db, add_job)
 
 def test_a_run_counts_in_its_flow_keys_parallelism(db, add_job):
     with db.connection_context():
-        flow_controls.set_limits(db, "one", Limits(parallelism=1))
+        flow_controls.set_limits(db, "one", Limits(parallelism=1), datetime.now(UTC), Actor())
     job_id = add_job(cron=EVERY_SECOND, overlap_policy="allow", flow_key="one")
     due_now(db, job_id)
     [claim] = claims.claim_flows(db, "tick-a", 10, LOCK).claims

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app import claims, retention
+from app.audit import Actor
 from app.claims import Claim, Finishing
 from app.jobs import dead_letters
 from app.jobs.models import DeadLetter
@@ -48,12 +49,12 @@ def letters(db, job_id=None) -> list[DeadLetter]:
 
 def redrive(db, dead_letter_id: int, now: datetime) -> DeadLetter:
     with db.connection_context():
-        return dead_letters.redrive(db, dead_letter_id, now)
+        return dead_letters.redrive(db, dead_letter_id, now, Actor())
 
 
 def redrive_many(db, selector: dead_letters.Selector, now: datetime) -> int:
     with db.connection_context():
-        return dead_letters.redrive_many(db, selector, now)
+        return dead_letters.redrive_many(db, selector, now, Actor())
 
 
 def fail_once(db, add_job, **columns) -> tuple[uuid.UUID, DeadLetter]:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app import claims, flow_controls
+from app.audit import Actor
 from app.claims.tick import TickSettings, tick_once
 from app.flow_controls import Limits
 from tests.integration.rows import LOCK, outcome, set_row, stored
@@ -17,7 +18,7 @@ from tests.integration.rows import LOCK, outcome, set_row, stored
 
 def limit(db, key: str, **limits) -> None:
     with db.connection_context():
-        flow_controls.set_limits(db, key, Limits(**limits))
+        flow_controls.set_limits(db, key, Limits(**limits), datetime.now(UTC), Actor())
 
 
 def keyed_jobs(db, add_job, key: str, count: int) -> list[uuid.UUID]:
@@ -146,7 +147,7 @@ def test_lifting_the_limits_lets_the_waiting_jobs_go(db, add_job):
     jobs = keyed_jobs(db, add_job, "lifted", 3)
     assert len(claim(db).claims) == 1
     with db.connection_context():
-        flow_controls.delete(db, "lifted")
+        flow_controls.delete(db, "lifted", datetime.now(UTC), Actor())
     assert len(claim(db).claims) == 2
     assert stored(db, jobs[0]).flow_key == "lifted"  # its key stays, without limits
 

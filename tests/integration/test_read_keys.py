@@ -48,7 +48,7 @@ READING = sorted(
 
 
 def test_every_writing_route_is_described_as_such():
-    assert len(WRITING) == 14  # jobs, their actions, dead letters, flow controls, preview
+    assert len(WRITING) == 15  # jobs, their actions, bulk, dead letters, flow controls, preview
     assert ("POST", "/v1/jobs") in WRITING and ("PUT", "/v1/flow-controls/a-key") in WRITING
 
 

@@ -4,6 +4,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from app.audit import Actor
 from app.claims.tick import TickSettings, run_tick
 from app.db.wakeup import WAKE, Waker
 from app.jobs import store as jobstore
@@ -64,10 +65,11 @@ def test_a_job_created_through_the_store_wakes_a_tick_sleeping_out_a_long_interv
                 },
                 datetime.now(UTC),
                 secret_box,
+                Actor(),
             )
             # The job is due in 200 ms; the wake-up came with its creation, so the
             # tick claims it on a wake-up for the request to run it now.
-            jobstore.request_run(db, job.id, datetime.now(UTC))
+            jobstore.request_run(db, job.id, datetime.now(UTC), Actor())
         deadline = time.monotonic() + 5
         while not sent and time.monotonic() < deadline:
             time.sleep(0.05)
