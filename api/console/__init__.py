@@ -14,6 +14,7 @@ HOME = "/ui"
 ASSETS = {
     HOME: ("index.html", "text/html; charset=utf-8"),
     "/ui/console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "/ui/editor.js": ("editor.js", "text/javascript; charset=utf-8"),
     "/ui/console.css": ("console.css", "text/css; charset=utf-8"),
 }
 # What a browser may load without a key: exact paths, so no other route slips in.

@@ -1,4 +1,5 @@
-// The Scheduler console: jobs and their history, read from the JSON API (/v1).
+// The Scheduler console: jobs and their history, read from the JSON API (/v1);
+// the job form is in editor.js.
 // Plain browser JavaScript, no framework and no build step: the file is served as
 // it is written. Everything from the API goes into the page as text, never as HTML.
 "use strict";
@@ -8,6 +9,8 @@ const JOBS_PAGE = 25;
 const HISTORY_PAGE = 20;
 const CHART_EXECUTIONS = 500; // the newest executions the charts are drawn from
 const DEAD_LETTERS_SHOWN = 20; // the newest dead letters a job's page lists
+const AUDIT_SHOWN = 20; // the newest audit entries a job's page lists
+const ZONE_STORAGE = "scheduler.timeZone"; // "utc", or the browser's zone
 const CHART_BUCKETS = 30;
 const OVERDUE_MS = 60_000; // a next run this far in the past is shown as late
 
@@ -19,10 +22,10 @@ class ApiError extends Error {}
 
 let keyPrompt = null; // one prompt for every call refused at the same time
 
-async function api(method, path, payload) {
+async function api(method, path, payload, extraHeaders = {}) {
   for (;;) {
     const key = sessionStorage.getItem(KEY_STORAGE);
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: "application/json", ...extraHeaders };
     if (key) headers.Authorization = `Bearer ${key}`;
     if (payload !== undefined) headers["Content-Type"] = "application/json";
     const sent = payload === undefined ? undefined : JSON.stringify(payload);
@@ -52,6 +55,11 @@ const READ_ONLY = "this API key may only read (SCHEDULER_API_READ_KEYS)";
 function changer(attributes, label) {
   const readOnly = access === "read";
   return h("button", { ...attributes, disabled: readOnly, title: readOnly ? READ_ONLY : null }, label);
+}
+
+// A link to a page that changes something: a disabled button for a read key.
+function changeLink(attributes, label) {
+  return access === "read" ? changer({ id: attributes.id }, label) : h("a", { ...attributes, class: "button" }, label);
 }
 
 function askForKey(problem) {
@@ -110,6 +118,14 @@ function build(element, attributes, children) {
   return element;
 }
 
+// A notice carried to the page a change leads to (the move would clear it).
+let carried = null;
+
+function goTo(hash, text) {
+  carried = text;
+  location.hash = hash;
+}
+
 function notify(text, kind = "info") {
   const notice = $("notice");
   notice.textContent = text;
@@ -134,12 +150,31 @@ function pad(number) {
   return String(number).padStart(2, "0");
 }
 
-// Local time of the browser: operators compare it with their own clock. `at` is
-// an RFC 3339 text or milliseconds since the epoch.
+// Times show in the browser's zone (operators compare them with their own clock)
+// or in UTC (to compare with logs), as the header's toggle says; remembered.
+const inUtc = () => localStorage.getItem(ZONE_STORAGE) === "utc";
+
+function showZone() {
+  const browser = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $("zone").textContent = inUtc() ? "times in UTC" : `times in ${browser} (this browser)`;
+  $("zone").title = `show times in ${inUtc() ? "this browser's zone" : "UTC"}`;
+}
+
+$("zone").addEventListener("click", () => {
+  if (inUtc()) localStorage.removeItem(ZONE_STORAGE);
+  else localStorage.setItem(ZONE_STORAGE, "utc");
+  showZone();
+  route();
+});
+
+// `at` is an RFC 3339 text or milliseconds since the epoch.
 function localTime(at) {
   if (at == null) return "—";
   const d = new Date(at);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const [year, month, day, hours, minutes, seconds] = inUtc()
+    ? [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getFullYear(), d.getMonth(), d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+  return `${year}-${pad(month + 1)}-${pad(day)} ${pad(hours)}:${pad(minutes)}:${pad(seconds)}`;
 }
 
 // A fire time as the API gives it, in the job's own zone: "2030-01-01 10:00:00 +01:00".
@@ -198,13 +233,50 @@ function nextRun(job) {
 const list = { tags: "", status: "", cursors: [] };
 
 async function jobsPage(mine) {
+  await knowAccess();
   const query = new URLSearchParams({ limit: JOBS_PAGE + 1 }); // one more: is there a next page?
-  for (const tag of list.tags.split(/[\s,]+/).filter(Boolean)) query.append("tags", tag);
+  for (const tag of filteredTags()) query.append("tags", tag);
   if (list.status) query.set("status", list.status);
   if (list.cursors.length) query.set("after", list.cursors.at(-1));
   const jobs = await api("GET", `/v1/jobs?${query}`);
   const shown = jobs.slice(0, JOBS_PAGE);
-  mount(mine, filters(), jobsTable(shown), jobsPager(shown, jobs.length > JOBS_PAGE));
+  mount(mine, filters(), bulkByTag(), jobsTable(shown), jobsPager(shown, jobs.length > JOBS_PAGE));
+}
+
+const filteredTags = () => list.tags.split(/[\s,]+/).filter(Boolean);
+
+// Pause or resume every job of the filter's tags: a dry run says how many, then
+// the operator confirms.
+function bulkByTag() {
+  const tags = filteredTags();
+  const bar = h("div", { id: "bulk", class: "row bulk" });
+  const ask = (action) => async () => {
+    try {
+      const selector = { tags };
+      const would = await api("POST", "/v1/jobs/bulk", { action, selector, dry_run: true });
+      const go = async () => {
+        const done = await api("POST", "/v1/jobs/bulk", { action, selector });
+        const more = done.more ? " More remain: do it again for the rest." : "";
+        notify(`${action === "pause" ? "Paused" : "Resumed"} ${done.affected} of ${done.matched} jobs tagged ${tags.join(", ")}.${more}`);
+        route();
+      };
+      bar.replaceChildren(
+        h("span", {}, `${action === "pause" ? "Pause" : "Resume"} ${would.affected} of the ${would.matched} jobs tagged ${tags.join(", ")}?`),
+        changer({ id: "bulk-confirm", class: "primary", onclick: () => go().catch(showError) }, "Confirm"),
+        h("button", { type: "button", onclick: () => route() }, "Cancel"),
+      );
+    } catch (error) {
+      showError(error);
+    }
+  };
+  bar.append(changeLink({ id: "new-job", href: "#/new" }, "New job"));
+  if (tags.length) {
+    bar.append(
+      changer({ id: "bulk-pause", onclick: ask("pause") }, `Pause all tagged ${tags.join(", ")}`),
+      changer({ id: "bulk-resume", onclick: ask("resume") }, `Resume all tagged ${tags.join(", ")}`),
+    );
+  }
+  return bar;
 }
 
 function filters() {
@@ -280,11 +352,12 @@ function jobsPager(jobs, more) {
 
 async function jobPage(mine, id, historyOffset = 0) {
   await knowAccess();
-  const [job, recent, history, dead] = await Promise.all([
+  const [job, recent, history, dead, audit] = await Promise.all([
     api("GET", `/v1/jobs/${id}`),
     api("GET", `/v1/jobs/${id}/executions?limit=${CHART_EXECUTIONS}`),
     api("GET", `/v1/jobs/${id}/executions?limit=${HISTORY_PAGE + 1}&offset=${historyOffset}`),
     api("GET", `/v1/dead-letters?job_id=${id}&limit=${DEAD_LETTERS_SHOWN}`),
+    api("GET", `/v1/audit?job_id=${id}&limit=${AUDIT_SHOWN}`),
   ]);
   const reload = (offset) => jobPage(++ticket, id, offset).catch(showError);
   mount(
@@ -294,6 +367,7 @@ async function jobPage(mine, id, historyOffset = 0) {
     h("div", { class: "grid" }, outcomesChart(recent.executions), lagChart(recent.executions)),
     historyTable(history.executions, historyOffset, reload),
     deadLetters(id, dead.dead_letters, () => reload(historyOffset)),
+    auditTable(audit.entries),
     h(
       "details",
       { class: "card", open: true },
@@ -333,9 +407,66 @@ function jobHeader(job, reload) {
       { class: "row actions" },
       toggle,
       changer({ id: "run-now", onclick: act("run", "Run requested: the tick starts it within moments.") }, "Run now"),
+      changeLink({ id: "edit", href: `#/jobs/${job.id}/edit` }, "Edit"),
+      deleteButton(job),
       h("button", { onclick: reload }, "Refresh"),
     ),
   );
+}
+
+// Delete asks once more, in place: the job and its whole history go.
+function deleteButton(job) {
+  const holder = h("span", { class: "row" });
+  const remove = async () => {
+    try {
+      await api("DELETE", `/v1/jobs/${job.id}`, undefined, { "If-Match": `"${job.version}"` });
+      goTo("#/", "Deleted, with its history.");
+    } catch (error) {
+      showError(error);
+    }
+  };
+  const ask = () =>
+    holder.replaceChildren(
+      h("span", { class: "error" }, "Delete this job and its history?"),
+      h("button", { id: "delete-confirm", class: "danger", onclick: remove }, "Delete"),
+      h("button", { onclick: () => holder.replaceChildren(first) }, "Cancel"),
+    );
+  const first = changer({ id: "delete", onclick: ask }, "Delete…");
+  holder.append(first);
+  return holder;
+}
+
+// Who changed the job, when and what: the audit log's newest entries.
+function auditTable(entries) {
+  const headings = ["At", "Action", "Actor", "Changes", "Request"];
+  const rows = entries.map((entry) =>
+    h(
+      "tr",
+      { class: "audit-entry" },
+      h("td", { class: "mono" }, localTime(entry.at)),
+      h("td", {}, entry.action),
+      h("td", { class: "mono" }, entry.actor),
+      h("td", { class: "wrap mono" }, changeWords(entry.changes)),
+      h("td", { class: "mono muted" }, entry.request_id),
+    ),
+  );
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: headings.length, class: "muted" }, "No changes recorded.")));
+  return h(
+    "section",
+    { class: "card table", id: "audit" },
+    h("div", { class: "row table-title" }, h("h2", {}, "Changes")),
+    h("table", {}, h("thead", {}, h("tr", {}, headings.map((text) => h("th", {}, text)))), h("tbody", {}, rows)),
+  );
+}
+
+function changeWords(changes) {
+  if (!changes) return "";
+  if (!changes.before || !changes.after) return changes.before ? "deleted" : changes.after ? "created" : JSON.stringify(changes);
+  const words = Object.keys(changes.after).map(
+    (name) => `${name}: ${JSON.stringify(changes.before[name])} → ${JSON.stringify(changes.after[name])}`,
+  );
+  if (changes.secrets_changed) words.push(`secrets changed: ${changes.secrets_changed.join(", ")}`);
+  return words.join("; ");
 }
 
 function jobFacts(job) {
@@ -357,7 +488,7 @@ function jobFacts(job) {
     ["Failures in a row", job.consecutive_failures ? pauseAfter(job) : null],
     ["Callbacks", callbacks(job)],
     ["Tags", job.tags.length ? job.tags.join(", ") : "—"],
-    ["Created", localTime(job.created_at)],
+    ["Created", h("span", { id: "created" }, localTime(job.created_at))],
     ["Updated", localTime(job.updated_at)],
   ].filter(([, value]) => value != null);
   return h(
@@ -604,12 +735,14 @@ async function flowControlsPage(mine) {
 
 function route() {
   const mine = ++ticket;
-  const job = location.hash.match(/^#\/jobs\/([0-9a-fA-F-]{36})$/);
+  const job = location.hash.match(/^#\/jobs\/([0-9a-fA-F-]{36})(\/edit)?$/);
   const page = job
-    ? jobPage(mine, job[1])
-    : location.hash === "#/flow-controls"
-      ? flowControlsPage(mine)
-      : jobsPage(mine);
+    ? job[2] ? editorPage(mine, job[1]) : jobPage(mine, job[1])
+    : location.hash === "#/new"
+      ? editorPage(mine, null)
+      : location.hash === "#/flow-controls"
+        ? flowControlsPage(mine)
+        : jobsPage(mine);
   page.catch((error) => {
     showError(error);
     mount(mine, h("p", {}, h("a", { href: "#/" }, "← Jobs")));
@@ -617,9 +750,11 @@ function route() {
 }
 
 window.addEventListener("hashchange", () => {
-  $("notice").hidden = true;
+  if (carried) notify(carried);
+  else $("notice").hidden = true;
+  carried = null;
   route();
 });
-$("zone").textContent = `times in ${Intl.DateTimeFormat().resolvedOptions().timeZone}`;
+showZone();
 showForgetKey();
 route();

@@ -7,6 +7,7 @@ dir, so a test run leaves the work tree as it was).
 """
 
 import os
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -258,3 +259,93 @@ def test_with_a_read_key_the_console_shows_everything_and_offers_no_change(web, 
     settled = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
     settled.until(lambda _: browser.find_element(By.ID, "pause").click() is None)
     wait.until(shown.element_to_be_clickable((By.ID, "resume")))
+
+
+def field(browser, name: str):
+    return browser.find_element(By.ID, f"field-{name}")
+
+
+def retype(element, text: str) -> None:
+    element.clear()
+    element.send_keys(text)
+
+
+def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser):
+    # A zone far from UTC, so the time zone toggle shows a difference.
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    wait = WebDriverWait(browser, 10)
+    browser.get(f"{web.api}/ui#/new")
+    wait.until(shown.visibility_of_element_located((By.ID, "key-input"))).send_keys(KEY + "\n")
+    cron = wait.until(shown.visibility_of_element_located((By.ID, "field-cron_schedule")))
+    cron.send_keys("0 6 * * *")
+    retype(field(browser, "timezone"), "Europe/Berlin")
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#preview li")) == 5)
+    assert "06:00:00 +0" in browser.find_element(By.ID, "preview").text
+    field(browser, "tags").send_keys("console-team")
+    field(browser, "url").send_keys("http://127.0.0.1:9/hooks/console")
+    field(browser, "headers").send_keys("Authorization: Bearer console-secret-1")
+
+    # What the API refuses shows by the field it names, and nothing is created.
+    field(browser, "timeout").send_keys("forever")
+    browser.find_element(By.ID, "save").click()
+    problem = wait.until(
+        shown.visibility_of_element_located(
+            (By.CSS_SELECTOR, '.field[data-field="timeout"] .field-error')
+        )
+    )
+    assert "timeout" in problem.text
+    assert call(web, "GET", "/v1/jobs?tags=console-team") == []
+    field(browser, "timeout").clear()
+    browser.find_element(By.ID, "save").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Created"))
+    [job] = call(web, "GET", "/v1/jobs?tags=console-team")
+    assert job["cron_schedule"] == "0 6 * * *" and job["timezone"] == "Europe/Berlin"
+    assert job["http_job"]["headers"] == {"Authorization": "***"}
+
+    # Edit the schedule: the preview follows, the job's next runs too, the secret stays.
+    browser.find_element(By.ID, "edit").click()
+    cron = wait.until(shown.visibility_of_element_located((By.ID, "field-cron_schedule")))
+    assert field(browser, "headers").get_attribute("value") == "Authorization: ***"
+    retype(cron, "30 7 * * *")
+    wait.until(shown.text_to_be_present_in_element((By.ID, "preview"), "07:30:00"))
+    browser.find_element(By.ID, "save").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Saved"))
+    runs = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "ol.runs")))
+    assert runs.text.count("07:30:00") == 5
+    edited = call(web, "GET", f"/v1/jobs/{job['id']}")
+    assert (edited["cron_schedule"], edited["version"]) == ("30 7 * * *", 2)
+    audit = wait.until(shown.presence_of_element_located((By.ID, "audit")))
+    assert "update" in audit.text and "cron_schedule" in audit.text and "create" in audit.text
+    assert "console-secret-1" not in audit.text
+
+    # Pause every job of the tag, from the list.
+    browser.get(f"{web.api}/ui#/")
+    wait.until(shown.visibility_of_element_located((By.ID, "tag-filter"))).send_keys(
+        "console-team\n"
+    )
+    wait.until(shown.element_to_be_clickable((By.ID, "bulk-pause"))).click()
+    confirm = wait.until(shown.element_to_be_clickable((By.ID, "bulk-confirm")))
+    assert "Pause 1 of the 1 jobs tagged console-team?" in browser.find_element(By.ID, "bulk").text
+    confirm.click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Paused 1 of 1"))
+    assert call(web, "GET", f"/v1/jobs/{job['id']}")["status"] == "STOPPED"
+
+    # Times in the browser's zone, or in UTC: the toggle is remembered.
+    browser.get(f"{web.api}/ui#/jobs/{job['id']}")
+    created = wait.until(shown.presence_of_element_located((By.ID, "created"))).text
+    assert browser.find_element(By.ID, "zone").text == "times in Asia/Tokyo (this browser)"
+    browser.find_element(By.ID, "zone").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "zone"), "times in UTC"))
+    in_utc = wait.until(lambda _: browser.find_element(By.ID, "created").text != created)
+    shift = datetime.fromisoformat(created) - datetime.fromisoformat(
+        browser.find_element(By.ID, "created").text
+    )
+    assert in_utc and shift == timedelta(hours=9)
+    browser.refresh()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "zone"), "times in UTC"))
+
+    # Delete, once confirmed.
+    wait.until(shown.element_to_be_clickable((By.ID, "delete"))).click()
+    wait.until(shown.element_to_be_clickable((By.ID, "delete-confirm"))).click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Deleted"))
+    assert call(web, "GET", "/v1/jobs?tags=console-team") == []

@@ -16,6 +16,7 @@ API_KEY = "console-key-Hq72"
 ASSET_TYPES = {
     "/ui": "text/html",
     "/ui/console.js": "text/javascript",
+    "/ui/editor.js": "text/javascript",
     "/ui/console.css": "text/css",
 }
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"  # a name, never fetched
@@ -175,12 +176,18 @@ def test_the_page_loads_only_its_own_files_and_nothing_from_another_host(client)
     parser = _References()
     parser.feed(page)
 
-    assert set(parser.found) == {"/ui/console.js", "/ui/console.css", "#/", "#/flow-controls"}
+    assert set(parser.found) == {
+        "/ui/console.js",
+        "/ui/editor.js",
+        "/ui/console.css",
+        "#/",
+        "#/flow-controls",
+    }
     assert not re.search(r"https?://", page)
 
 
 def test_the_script_and_the_stylesheet_reach_no_other_host(client):
-    script = client.simulate_get("/ui/console.js").text
+    script = client.simulate_get("/ui/console.js").text + client.simulate_get("/ui/editor.js").text
     style = client.simulate_get("/ui/console.css").text
 
     assert set(re.findall(r"https?://[^\s\"'`)]*", script)) == {SVG_NAMESPACE}
