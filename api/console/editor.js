@@ -10,6 +10,9 @@ const PREVIEW_DELAY_MS = 300; // typing pauses this long before the preview is a
 // Messages are the API's own ("cron_schedule must be ...", "http_job.url: ...").
 const ERROR_FIELDS = [
   ["max_concurrent", /max_concurrent/],
+  ["starts_at", /starts_at/],
+  ["ends_at", /ends_at/],
+  ["max_runs", /max_runs/],
   ["overlap_policy", /overlap_policy/],
   ["pause_after_failures", /pause_after_failures/],
   ["misfire_grace", /misfire_grace/],
@@ -123,6 +126,9 @@ function jobForm(job) {
       ["allow", "start each on time"],
     ]),
     max_concurrent: text(job?.max_concurrent, { placeholder: "10" }),
+    starts_at: text(job?.starts_at, { placeholder: "2030-01-01T00:00:00Z", class: "mono" }),
+    ends_at: text(job?.ends_at, { placeholder: "2030-12-31T23:59:59Z", class: "mono" }),
+    max_runs: text(job?.max_runs, { placeholder: "no limit" }),
     flow_key: text(job?.flow_key, { placeholder: "partner-api" }),
     tags: text((job?.tags || []).join(", "), { placeholder: "billing, eu" }),
     url: text(http.url, { placeholder: "example.com/hook", class: "mono" }),
@@ -152,7 +158,10 @@ function jobForm(job) {
     cron: h("div", {}, field("cron_schedule", "Cron", f.cron_schedule, "minute hour day month weekday"),
       field("jitter", "Jitter", f.jitter, "each slot fires up to this much later"),
       field("overlap_policy", "Overlap", f.overlap_policy),
-      field("max_concurrent", "Max at once", f.max_concurrent, "with overlap: start each on time")),
+      field("max_concurrent", "Max at once", f.max_concurrent, "with overlap: start each on time"),
+      field("starts_at", "Starts at", f.starts_at, "no slot before"),
+      field("ends_at", "Ends at", f.ends_at, "no slot after"),
+      field("max_runs", "Max runs", f.max_runs)),
     once: h("div", {}, field("execute_at", "At", f.execute_at, "RFC 3339 with an offset")),
     HTTP: h("fieldset", {}, h("legend", {}, "HTTP call"),
       field("url", "URL", f.url), field("method", "Method", f.method),
@@ -206,7 +215,7 @@ function jobForm(job) {
   for (const control of [f.type, f.kind, f.auth]) control.addEventListener("change", show);
   show();
   const refresh = debounce(() => previewRuns(f, job, preview, previewNote), PREVIEW_DELAY_MS);
-  for (const name of ["kind", "cron_schedule", "execute_at", "timezone", "jitter"]) {
+  for (const name of ["kind", "cron_schedule", "execute_at", "timezone", "jitter", "starts_at", "ends_at"]) {
     f[name].addEventListener("input", refresh);
     f[name].addEventListener("change", refresh);
   }
@@ -241,7 +250,13 @@ async function previewRuns(f, job, list, note) {
     note.textContent = "Type a cron schedule to see when it fires.";
     return;
   }
-  const ask = { cron_schedule: f.cron_schedule.value.trim(), timezone: f.timezone.value.trim() || "UTC", count: PREVIEW_COUNT };
+  const ask = {
+    cron_schedule: f.cron_schedule.value.trim(),
+    timezone: f.timezone.value.trim() || "UTC",
+    starts_at: value(f.starts_at),
+    ends_at: value(f.ends_at),
+    count: PREVIEW_COUNT,
+  };
   // Jitter offsets are each job's own: a job not created yet has none to show.
   if (f.jitter.value.trim() && job) Object.assign(ask, { jitter: f.jitter.value.trim(), job_id: job.id });
   try {
@@ -297,6 +312,9 @@ function definition(f, job) {
       jitter: value(f.jitter),
       overlap_policy: f.overlap_policy.value,
       max_concurrent: integer(f.max_concurrent, "max_concurrent"),
+      starts_at: value(f.starts_at),
+      ends_at: value(f.ends_at),
+      max_runs: integer(f.max_runs, "max_runs"),
     });
   } else {
     body.execute_at = value(f.execute_at);

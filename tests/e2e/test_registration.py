@@ -3,6 +3,7 @@ three starts leave one job, at version 1, against a real `scheduler web`."""
 
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,29 @@ def test_the_readme_registration_run_at_three_deploys_leaves_one_job_at_version_
     assert (job["name"], job["version"]) == ("billing/nightly-invoices", 1)
     assert job["cron_schedule"] == "30 2 * * *"
     assert {answer.stdout.count('"version": 1') for answer in answers} == {1}
+
+
+def test_a_create_sent_by_eight_clients_at_once_with_one_key_makes_one_job(database_name, tmp_path):
+    body = {
+        "type": "HTTP",
+        "cron_schedule": "0 * * * *",
+        "http_job": {"url": "http://127.0.0.1:9/hook", "method": "POST"},
+    }
+    start, answers = threading.Barrier(8), []
+
+    def send(api: str) -> None:
+        start.wait()
+        headers = {"Idempotency-Key": "deploy-2026-12-01"}
+        answers.append(requests.post(f"{api}/v1/jobs", json=body, headers=headers, timeout=10))
+
+    with running_web(database_name, tmp_path, api_key="") as web:
+        clients = [threading.Thread(target=send, args=(web.api,)) for _ in range(8)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        jobs = requests.get(f"{web.api}/v1/jobs", timeout=5).json()
+    [job] = jobs
+    assert {answer.status_code for answer in answers} <= {201, 409}
+    created = [answer.json() for answer in answers if answer.status_code == 201]
+    assert created and {answer["id"] for answer in created} == {job["id"]}

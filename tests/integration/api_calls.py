@@ -12,6 +12,7 @@ from tests.integration.rows import stored
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 AMQP_PASSWORD = "amqp-pw-Rt55v"
+ANY_ID = "00000000-0000-4000-8000-000000000001"
 AMQP_URL = f"amqp://user:{AMQP_PASSWORD}@rabbit.example:5672/vhost"
 
 
@@ -112,3 +113,11 @@ def add_execution(db, job_id: str, start: datetime, status: str = "SUCCESSFUL", 
     values.update(fields)
     with db.connection_context():
         return Execution.create(**values)
+
+
+def concrete(path: str) -> str:
+    """A path of the API's description with its parameters filled in."""
+    path = path.replace("/v1/dead-letters/{id}", "/v1/dead-letters/1")
+    path = path.replace("{name}", "team/nightly")
+    path = path.replace("/v1/executions/{id}", "/v1/executions/1")
+    return re.sub(r"\{(id|key)\}", lambda m: ANY_ID if m.group(1) == "id" else "a-key", path)

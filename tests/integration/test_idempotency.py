@@ -8,9 +8,10 @@ import psycopg2
 import pytest
 
 import api
+from api.openapi import document
 from app import retention
 from app.db.database import connect_params
-from tests.integration.api_calls import error_of, http_job
+from tests.integration.api_calls import concrete, error_of, http_job
 from tests.integration.rows import set_row, stored
 
 TENANT_A, TENANT_B = "tenant-a-key-Qw12", "tenant-b-key-Er34"
@@ -152,3 +153,15 @@ def test_the_key_is_ignored_where_it_means_nothing(client, db):
         assert paused.status_code == 200 and "idempotent-replayed" not in paused.headers
     with db.connection_context():
         assert db.execute_sql("SELECT count(*) FROM idempotency_keys").fetchone() == (0,)
+
+
+def test_the_routes_that_take_a_key_are_those_the_description_says(db):
+    app = api.create_app(db)
+    for path, operations in document()["paths"].items():
+        if "post" not in operations:
+            continue
+        described = any(
+            parameter["name"] == "Idempotency-Key" for parameter in operations["post"]["parameters"]
+        )
+        resource = app._router.find(concrete(path))[0]
+        assert described == getattr(resource, "idempotent", False), path

@@ -1,19 +1,16 @@
 """Read-only API keys (SCHEDULER_API_READ_KEYS) over real PostgreSQL: such a key
 reads everything and changes nothing, on every route the API describes."""
 
-import re
-
 import falcon.testing
 import pytest
 
 import api
 from api.openapi import document
 from app.config import ConfigError, load_config
-from tests.integration.api_calls import error_of, http_job
+from tests.integration.api_calls import concrete, error_of, http_job
 
 WRITE_KEY = "write-key-Ab12c"
 READ_KEY = "read-key-Xy34z"
-ANY_ID = "00000000-0000-4000-8000-000000000001"
 
 
 def bearer(key: str) -> dict:
@@ -24,14 +21,6 @@ def bearer(key: str) -> dict:
 def keyed(db, secret_box):
     app = api.create_app(db, box=secret_box, api_keys=(WRITE_KEY,), api_read_keys=(READ_KEY,))
     return falcon.testing.TestClient(app)
-
-
-def concrete(path: str) -> str:
-    """A path of the API's description with its parameters filled in."""
-    path = path.replace("/v1/dead-letters/{id}", "/v1/dead-letters/1")
-    path = path.replace("{name}", "team/nightly")
-    path = path.replace("/v1/executions/{id}", "/v1/executions/1")
-    return re.sub(r"\{(id|key)\}", lambda m: ANY_ID if m.group(1) == "id" else "a-key", path)
 
 
 WRITING = sorted(
