@@ -127,9 +127,17 @@ def change_entry(
     return Entry(action, job.id, changes=changes)
 
 
-def _audit(db, by: Actor, now: datetime, *args) -> None:
-    """Log a change (`change_entry`'s arguments), in the caller's transaction."""
-    entry = change_entry(*args)
+def _audit(
+    db,
+    by: Actor,
+    now: datetime,
+    action: str,
+    job: Job,
+    before: dict | None,
+    secrets: list[str] = (),
+) -> None:
+    """Log a change (as `change_entry` tells it), in the caller's transaction."""
+    entry = change_entry(action, job, before, secrets)
     if entry is not None:
         audit.record(db, by, now, entry)
 
@@ -318,6 +326,18 @@ def update_job(
 
 def status_action(status: str) -> str:
     return "resume" if status == "RUNNING" else "pause"
+
+
+# The columns change_status may touch: what a caller saving many jobs writes.
+STATUS_FIELDS = (
+    Job.status,
+    Job.version,
+    Job.updated_at,
+    Job.next_run,
+    Job.next_slot,
+    Job.consecutive_failures,
+    Job.paused_reason,
+)
 
 
 def change_status(job: Job, status: str, now: datetime) -> bool:
