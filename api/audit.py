@@ -1,10 +1,9 @@
 """GET /v1/audit: the changes made through the API, newest first."""
 
-from api.requests import choice, execution_id, uuid_param, when
+from api.requests import choice, execution_id, keyset_limit, uuid_param, when
 from app import audit
 
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 1000
 
 
 class AuditResource:
@@ -14,12 +13,11 @@ class AuditResource:
         self.db = db
 
     def on_get(self, req, resp):
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT)
         after = req.get_param("after")
         resp.media = {
             "entries": audit.entries(
                 self.db,
-                DEFAULT_LIMIT if limit is None else limit,
+                keyset_limit(req, DEFAULT_LIMIT),
                 job_id=uuid_param(req, "job_id"),
                 action=choice(req, "action", audit.ACTIONS),
                 since=when(req, "from"),

@@ -5,20 +5,14 @@ from datetime import UTC, datetime
 import falcon
 
 from api import render
-from api.requests import actor, execution_id, json_body, uuid_param, when
+from api.requests import actor, execution_id, json_body, keyset_limit, uuid_param, when
 from app.jobs import dead_letters
 
 DEFAULT_LIMIT = 20
-MAX_LIMIT = 1000
 
 
 def _id(text: str) -> int:
     return execution_id(text, "dead letter id")
-
-
-def _limit(req) -> int:
-    limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT)
-    return DEFAULT_LIMIT if limit is None else limit
 
 
 class DeadLettersResource:
@@ -33,7 +27,7 @@ class DeadLettersResource:
     def on_get(self, req, resp):
         after = req.get_param("after")
         rows = dead_letters.list_dead_letters(
-            _limit(req),
+            keyset_limit(req, DEFAULT_LIMIT),
             job_id=uuid_param(req, "job_id"),
             since=when(req, "from"),
             until=when(req, "to"),

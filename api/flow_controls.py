@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import falcon
 
-from api.requests import actor, json_body
+from api.requests import actor, json_body, keyset_limit
 from app import flow_controls
 from app.flow_controls import FlowControl
 from app.jobs.schemas import FLOW_LIMITS, enforce
@@ -13,7 +13,6 @@ from app.jobs.views import timestamp
 from app.timing.durations import format_duration
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 def render(control: FlowControl) -> dict:
@@ -39,11 +38,10 @@ class FlowControlsResource:
         self.db = db
 
     def on_get(self, req, resp):
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT)
         after = req.get_param("after")
         controls = flow_controls.list_all(
             self.db,
-            DEFAULT_LIMIT if limit is None else limit,
+            keyset_limit(req, DEFAULT_LIMIT),
             flow_controls.parse_key(after) if after is not None else None,
         )
         resp.media = {"flow_controls": [render(c) for c in controls]}

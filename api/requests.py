@@ -88,6 +88,12 @@ def page(req: falcon.Request) -> tuple[int, int]:
     return limit, offset
 
 
+def keyset_limit(req: falcon.Request, default: int) -> int:
+    """The page size of a list paged by `after` (1 to MAX_LIMIT; absent: `default`)."""
+    limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT)
+    return default if limit is None else limit
+
+
 def execution_id(value: str, what: str = "execution id") -> int:
     if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
         raise InvalidJob(f"invalid {what} {value!r}: expected a positive integer")
