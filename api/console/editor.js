@@ -220,9 +220,12 @@ function jobForm(job) {
     f[name].addEventListener("change", refresh);
   }
   previewRuns(f, job, preview, previewNote);
+  // What the form said before any change: an edit sends only what differs, so
+  // a field shown with its default (a retry policy never set) stays unset.
+  const initial = job ? definition(f, job) : null;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    save(form, f, job).catch(showError);
+    save(form, f, job, initial).catch(showError);
   });
   return form;
 }
@@ -359,11 +362,17 @@ function amqpPayload(f, job) {
   };
 }
 
-async function save(form, f, job) {
+function changedOnly(body, initial) {
+  return Object.fromEntries(
+    Object.entries(body).filter(([name, given]) => JSON.stringify(given) !== JSON.stringify(initial[name])),
+  );
+}
+
+async function save(form, f, job, initial) {
   clearErrors(form);
   let saved;
   try {
-    const body = definition(f, job);
+    const body = job ? changedOnly(definition(f, job), initial) : definition(f, job);
     saved = job
       ? await api("PUT", `/v1/jobs/${job.id}`, body, { "If-Match": `"${job.version}"` })
       : await api("POST", "/v1/jobs", body);

@@ -317,6 +317,9 @@ def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser)
     audit = wait.until(shown.presence_of_element_located((By.ID, "audit")))
     assert "update" in audit.text and "cron_schedule" in audit.text and "create" in audit.text
     assert "console-secret-1" not in audit.text
+    # Only what was edited is sent: no field shown with its default is set by the way.
+    [update] = call(web, "GET", f"/v1/audit?job_id={job['id']}&action=update")["entries"]
+    assert update["changes"]["after"] == {"cron_schedule": "30 7 * * *"}
 
     # Pause every job of the tag, from the list.
     browser.get(f"{web.api}/ui#/")
