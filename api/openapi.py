@@ -86,6 +86,12 @@ _IDEMPOTENCY_KEY = {
     "description": "sent again with the same body within 24 h: the first answer, "
     "without acting again",
 }
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true: the stored answer to this key's first request",
+        "schema": {"enum": ["true"]},
+    }
+}
 _IDEMPOTENCY_ERRORS = {
     "409": _body(schemas.ERROR, "busy, or the key's first request is still in progress"),
     "422": _body(schemas.ERROR, "the key was used for another request"),
@@ -102,7 +108,16 @@ def document() -> dict:
                 operation["responses"]["403"] = _body(schemas.ERROR, "the key may only read")
             if operation["operationId"] in _IDEMPOTENT:
                 operation["parameters"].append(_IDEMPOTENCY_KEY)
-                operation["responses"] = {**_IDEMPOTENCY_ERRORS, **operation["responses"]}
+                # Answers are shared between operations: each keyed one gets a copy.
+                operation["responses"] = {
+                    **_IDEMPOTENCY_ERRORS,
+                    **{
+                        status: {**answer, "headers": {**answer.get("headers", {}), **_REPLAYED}}
+                        if status.startswith("2")
+                        else answer
+                        for status, answer in operation["responses"].items()
+                    },
+                }
     return described
 
 

@@ -165,3 +165,14 @@ def test_the_routes_that_take_a_key_are_those_the_description_says(db):
         )
         resource = app._router.find(concrete(path))[0]
         assert described == getattr(resource, "idempotent", False), path
+        answers = operations["post"]["responses"]
+        replayed = {
+            status
+            for status, answer in answers.items()
+            if "Idempotent-Replayed" in answer.get("headers", {})
+        }
+        assert replayed == ({s for s in answers if s.startswith("2")} if described else set())
+    # Only keyed operations say so, though they share their answers with others.
+    assert "Idempotent-Replayed" not in document()["paths"]["/v1/jobs/{id}"]["get"]["responses"][
+        "200"
+    ].get("headers", {})
