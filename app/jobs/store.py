@@ -42,7 +42,11 @@ def schedule_of(job: Job) -> Schedule:
 
 def spec_of(job: Job, box: SecretBox) -> JobSpec:
     """The job's full definition, its secrets opened and back in place."""
-    opened = box.open(job.secrets)
+    return _spec(job, box.open(job.secrets))
+
+
+def _spec(job: Job, opened: dict[str, str]) -> JobSpec:
+    """The job's full definition with its `opened` secrets back in place."""
     http_job, amqp_job = merge_secrets(job.http_job, job.amqp_job, opened)
     callbacks = {
         name: merge_callback(name, getattr(job, name), opened)
@@ -199,11 +203,12 @@ def upsert_job(
         if absent:
             raise PreconditionFailed(f"a job named {name!r} exists already (If-None-Match: *)")
         _expect(job, expected)
-        before = spec_of(job, box)
+        sealed = box.open(job.secrets)
+        before = _spec(job, sealed)
         spec = parse_replacement(body, now, before)
         if spec == before:
             return job, "unchanged"
-        shown, sealed = definition(job), box.open(job.secrets)
+        shown = definition(job)
         secrets = _changed_secrets(sealed, _store(job, spec, box))
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
@@ -301,7 +306,7 @@ def update_job(
         job = _locked(job_id)
         _expect(job, expected)
         shown, sealed = definition(job), box.open(job.secrets)
-        before = spec_of(job, box)
+        before = _spec(job, sealed)
         spec = apply_update(before, body, now)
         status = parse_status(body["status"]) if body.get("status") is not None else None
         secrets = _changed_secrets(sealed, _store(job, spec, box))
