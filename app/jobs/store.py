@@ -1,5 +1,6 @@
 """The API's reads and writes of jobs and executions."""
 
+import json
 import uuid
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from app.errors import Conflict, InvalidJob, JobBusy, JobNotFound, PreconditionF
 from app.jobs.dead_letters import pending_redrives
 from app.jobs.models import Execution, Job
 from app.jobs.spec import JobSpec, apply_update, parse_create, parse_replacement, parse_status
-from app.jobs.views import definition
+from app.jobs.views import definition, timestamp
 from app.secrets.redaction import (
     CALLBACKS,
     merge_callback,
@@ -333,16 +334,37 @@ def status_action(status: str) -> str:
     return "resume" if status == "RUNNING" else "pause"
 
 
-# The columns change_status may touch: what a caller saving many jobs writes.
-STATUS_FIELDS = (
-    Job.status,
-    Job.version,
-    Job.updated_at,
-    Job.next_run,
-    Job.next_slot,
-    Job.consecutive_failures,
-    Job.paused_reason,
-)
+# Write what change_status changed, for many jobs at once: one statement however
+# many, where saving each row is a round trip each (1 ms a job).
+_SAVE_STATUSES = """
+UPDATE jobs SET status = v.status, version = v.version, updated_at = v.updated_at,
+    next_run = v.next_run, next_slot = v.next_slot,
+    consecutive_failures = v.consecutive_failures, paused_reason = v.paused_reason
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(
+    id uuid, status text, version integer, updated_at timestamptz, next_run timestamptz,
+    next_slot timestamptz, consecutive_failures integer, paused_reason text)
+WHERE jobs.id = v.id
+"""
+
+
+def save_statuses(db, jobs: list[Job]) -> None:
+    """Write the status changes (change_status) of locked jobs, in one statement."""
+    if not jobs:
+        return
+    rows = [
+        {
+            "id": str(job.id),
+            "status": job.status,
+            "version": job.version,
+            "updated_at": timestamp(job.updated_at),
+            "next_run": timestamp(job.next_run),
+            "next_slot": timestamp(job.next_slot),
+            "consecutive_failures": job.consecutive_failures,
+            "paused_reason": job.paused_reason,
+        }
+        for job in jobs
+    ]
+    db.execute_sql(_SAVE_STATUSES, {"rows": json.dumps(rows)})
 
 
 def change_status(job: Job, status: str, now: datetime) -> bool:

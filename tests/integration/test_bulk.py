@@ -141,3 +141,16 @@ def test_a_bad_bulk_request_is_refused_with_400(client, db, body, message):
 def test_the_bulk_route_is_not_taken_for_a_job_id(client):
     answer = client.simulate_get("/v1/jobs/bulk")
     assert answer.status_code == 405  # not "invalid job id 'bulk'"
+
+
+def test_resume_plans_each_recurring_job_from_now_and_clears_its_failures(client, db, add_job):
+    long_ago = datetime.now(UTC) - timedelta(hours=3)
+    job_id = add_job(cron="*/5 * * * *", next_run=long_ago, status="STOPPED")
+    set_row(db, job_id, tags=["fleet"], consecutive_failures=3, paused_reason="3 in a row")
+    answer = act(client, "resume", {"tags": ["fleet"]})
+    assert (answer["matched"], answer["affected"]) == (1, 1)
+    resumed = stored(db, job_id)
+    assert resumed.status == "RUNNING" and resumed.version == 2
+    assert datetime.now(UTC) < resumed.next_run <= datetime.now(UTC) + timedelta(minutes=5)
+    assert resumed.next_run.minute % 5 == 0 and resumed.next_run.second == 0
+    assert (resumed.consecutive_failures, resumed.paused_reason) == (0, None)
