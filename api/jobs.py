@@ -38,9 +38,14 @@ def _shown(jobs: list[Job]) -> list[dict]:
     return [render.job(job, latest.get(job.id)) for job in jobs]
 
 
+def _tag(job: Job, resp) -> None:
+    """The job's version as the answer's ETag."""
+    resp.set_header("ETag", f'"{job.version}"')
+
+
 def _one(job: Job, resp) -> dict:
     """The job as the API shows it, its version as the answer's ETag."""
-    resp.set_header("ETag", f'"{job.version}"')
+    _tag(job, resp)
     return _shown([job])[0]
 
 
@@ -68,7 +73,7 @@ class JobsResource:
         body = json_body(req, self.max_body)
         job = jobstore.create_job(self.db, body, _now(), self.box, actor(req))
         resp.status = falcon.HTTP_201
-        resp.set_header("ETag", f'"{job.version}"')
+        _tag(job, resp)
         resp.media = render.job(job, None)  # a new job has not run yet
 
     def on_get(self, req, resp):

@@ -147,11 +147,11 @@ def _shown(selector: Selector) -> dict:
 def _status(status: str):
     def change(db, jobs: list[Job], now: datetime) -> dict:
         changed, saved = {}, []
-        for job in jobs:
+        for job in (job for job in jobs if job.status != status):
             before = definition(job)
-            if store.change_status(job, status, now):
-                saved.append(job)
-                changed[job.id] = store.change_entry(store.status_action(status), job, before)
+            store.change_status(job, status, now)
+            saved.append(job)
+            changed[job.id] = store.change_entry(store.status_action(status), job, before)
         store.save_statuses(db, saved)
         if changed and status == "RUNNING":
             store.wake_tick(db)

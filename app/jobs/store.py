@@ -367,14 +367,12 @@ def save_statuses(db, jobs: list[Job]) -> None:
     db.execute_sql(_SAVE_STATUSES, {"rows": json.dumps(rows)})
 
 
-def change_status(job: Job, status: str, now: datetime) -> bool:
-    """Pause or resume a locked job, a new version if it changes; whether it does."""
-    changed = status != job.status
-    if changed:
+def change_status(job: Job, status: str, now: datetime) -> None:
+    """Pause or resume a locked job, a new version if it changes."""
+    if status != job.status:
         job.version += 1
         _set_status(job, status, now)
     job.updated_at = now
-    return changed
 
 
 def _set_status(job: Job, status: str, now: datetime) -> None:
