@@ -303,18 +303,19 @@ def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser)
     assert job["http_job"]["headers"] == {"Authorization": "***"}
 
     # Edit the schedule: the preview follows, the job's next runs too, the secret stays.
-    browser.find_element(By.ID, "edit").click()
+    # The notice shows as the move starts; the job's page mounts once its reads are back.
+    wait.until(shown.element_to_be_clickable((By.ID, "edit"))).click()
     cron = wait.until(shown.visibility_of_element_located((By.ID, "field-cron_schedule")))
     assert field(browser, "headers").get_attribute("value") == "Authorization: ***"
     retype(cron, "30 7 * * *")
     wait.until(shown.text_to_be_present_in_element((By.ID, "preview"), "07:30:00"))
     browser.find_element(By.ID, "save").click()
     wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Saved"))
-    runs = wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "ol.runs")))
-    assert runs.text.count("07:30:00") == 5
+    # The editor's preview is an ol.runs too: read the list once the job's page is up.
+    audit = wait.until(shown.presence_of_element_located((By.ID, "audit")))
+    assert browser.find_element(By.CSS_SELECTOR, "ol.runs").text.count("07:30:00") == 5
     edited = call(web, "GET", f"/v1/jobs/{job['id']}")
     assert (edited["cron_schedule"], edited["version"]) == ("30 7 * * *", 2)
-    audit = wait.until(shown.presence_of_element_located((By.ID, "audit")))
     assert "update" in audit.text and "cron_schedule" in audit.text and "create" in audit.text
     assert "console-secret-1" not in audit.text
     # Only what was edited is sent: no field shown with its default is set by the way.
@@ -339,11 +340,12 @@ def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser)
     assert browser.find_element(By.ID, "zone").text == "times in Asia/Tokyo (this browser)"
     browser.find_element(By.ID, "zone").click()
     wait.until(shown.text_to_be_present_in_element((By.ID, "zone"), "times in UTC"))
-    in_utc = wait.until(lambda _: browser.find_element(By.ID, "created").text != created)
-    shift = datetime.fromisoformat(created) - datetime.fromisoformat(
-        browser.find_element(By.ID, "created").text
+    # The page mounts again in UTC: an element read as it goes is stale, so read again.
+    settled = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+    in_utc = settled.until(
+        lambda _: (text := browser.find_element(By.ID, "created").text) != created and text
     )
-    assert in_utc and shift == timedelta(hours=9)
+    assert datetime.fromisoformat(created) - datetime.fromisoformat(in_utc) == timedelta(hours=9)
     browser.refresh()
     wait.until(shown.text_to_be_present_in_element((By.ID, "zone"), "times in UTC"))
 
