@@ -7,8 +7,9 @@ either unused or holds the answer of what was done: a crash in between leaves
 neither. A transaction-scoped advisory lock on (scope, key) tells a request
 sent while the first still runs (409) from one sent after (the stored answer).
 
-- the same key, method, path and body within 24 hours: the stored status and
-  body, and `Idempotent-Replayed: true`, without acting again;
+- the same key, method, path and body (as JSON, not byte for byte) within 24
+  hours: the stored status and body, and `Idempotent-Replayed: true`, without
+  acting again;
 - the same key with another body (or route): 422;
 - an error answer is not stored: nothing was done, and the key may be used again.
 
@@ -56,10 +57,20 @@ def parse_key(value: str) -> str:
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
-    """What a key is bound to: the same key for another request is a client's bug."""
+    """What a key is bound to: the same key for another request is a client's bug.
+    The body counts as the API reads it, so a client that sends the same JSON
+    again, serialised with other spacing or key order, sends the same request."""
     digest = hashlib.sha256(f"{method} {path}\n".encode())
-    digest.update(body)
+    digest.update(_as_read(body))
     return digest.hexdigest()
+
+
+def _as_read(body: bytes) -> bytes:
+    try:
+        read = json.loads(body)
+    except (ValueError, RecursionError):
+        return body  # the resource refuses it, and a refusal is never kept
+    return json.dumps(read, sort_keys=True, separators=(",", ":")).encode()
 
 
 class _Held:

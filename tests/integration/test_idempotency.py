@@ -1,6 +1,7 @@
 """Idempotency-Key over real PostgreSQL: a POST sent again gets the first answer
 back and acts once, however the sends interleave."""
 
+import json
 import threading
 
 import falcon.testing
@@ -40,6 +41,16 @@ def test_a_create_sent_again_answers_the_first_answer_and_creates_once(client, d
     other = client.simulate_post("/v1/jobs", json=body, headers=keyed("create-2"))
     assert other.status_code == 201 and other.json["id"] != first.json["id"]
     assert job_count(db) == 2
+
+
+def test_the_same_json_sent_with_other_spacing_and_key_order_is_the_same_request(client, db):
+    body = http_job(tags=["respaced"])
+    first = client.simulate_post("/v1/jobs", body=json.dumps(body), headers=keyed("k-json"))
+    respaced = json.dumps(dict(reversed(body.items())), indent=2)
+    again = client.simulate_post("/v1/jobs", body=respaced, headers=keyed("k-json"))
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json == first.json and again.headers["idempotent-replayed"] == "true"
+    assert job_count(db) == 1
 
 
 def test_the_same_key_with_another_body_or_route_is_refused_with_422(client, db):
