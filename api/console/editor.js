@@ -5,6 +5,7 @@
 
 const PREVIEW_COUNT = 5;
 const PREVIEW_DELAY_MS = 300; // typing pauses this long before the preview is asked for
+const SECRET_HINT = "one Name: value a line; *** keeps a secret as it is";
 
 // Which field an API error is about: the first pattern the message matches.
 // Messages are the API's own ("cron_schedule must be ...", "http_job.url: ...").
@@ -19,6 +20,8 @@ const ERROR_FIELDS = [
   ["min_backoff", /min_backoff/],
   ["max_backoff", /max_backoff/],
   ["max_attempts", /max_attempts/],
+  ["on_failure_headers", /on_failure\.headers/],
+  ["on_success_headers", /on_success\.headers/],
   ["on_failure", /on_failure/],
   ["on_success", /on_success/],
   ["flow_key", /flow_key/],
@@ -37,6 +40,7 @@ const ERROR_FIELDS = [
   ["password", /password/],
   ["bearer_token", /bearer/],
   ["method", /method/],
+  ["amqp_headers", /AMQP job headers/],
   ["headers", /header/],
   ["url", /url|URL/],
   ["body", /\bbody\b/],
@@ -70,17 +74,26 @@ function area(value, rows = 3) {
   return element;
 }
 
-// Headers as the form shows them: one "Name: value" a line.
-function headerLines(headers) {
-  return Object.entries(headers || {}).map(([name, value]) => `${name}: ${value}`).join("\n");
+// Headers as the form shows them: one "Name: value" a line. An AMQP header may
+// hold a number or an object: it shows as JSON.
+function headerText(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-function parseHeaders(lines) {
+function headerLines(headers) {
+  return Object.entries(headers || {}).map(([name, value]) => `${name}: ${headerText(value)}`).join("\n");
+}
+
+// The headers of the field `name`; a value shown as it was keeps what it was
+// (an AMQP header's number stays a number), any other is a string.
+function parseHeaders(lines, name, before = {}) {
   const headers = {};
   for (const line of lines.split("\n").map((l) => l.trim()).filter(Boolean)) {
     const at = line.indexOf(":");
-    if (at < 1) throw new FieldError("headers", `header line ${JSON.stringify(line)} needs "Name: value"`);
-    headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    if (at < 1) throw new FieldError(name, `header line ${JSON.stringify(line)} needs "Name: value"`);
+    const [header, text] = [line.slice(0, at).trim(), line.slice(at + 1).trim()];
+    const kept = before?.[header];
+    headers[header] = kept !== undefined && headerText(kept) === text ? kept : text;
   }
   return headers;
 }
@@ -143,6 +156,7 @@ function jobForm(job) {
     exchange: text(amqp.exchange),
     routing_key: text(amqp.routing_key),
     content_type: text(amqp.content_type, { placeholder: "application/json" }),
+    amqp_headers: area(headerLines(amqp.headers)),
     max_attempts: text(policy.max_attempts, { placeholder: "1" }),
     min_backoff: text(policy.min_backoff, { placeholder: "1s" }),
     max_backoff: text(policy.max_backoff, { placeholder: "1m" }),
@@ -151,6 +165,8 @@ function jobForm(job) {
     pause_after_failures: text(job?.pause_after_failures, { placeholder: "5" }),
     on_failure: text(job?.on_failure?.url, { placeholder: "example.com/alerts", class: "mono" }),
     on_success: text(job?.on_success?.url, { class: "mono" }),
+    on_failure_headers: area(headerLines(job?.on_failure?.headers), 2),
+    on_success_headers: area(headerLines(job?.on_success?.headers), 2),
   };
   const preview = h("ol", { id: "preview", class: "runs mono" });
   const previewNote = h("p", { id: "preview-note", class: "muted" });
@@ -165,13 +181,14 @@ function jobForm(job) {
     once: h("div", {}, field("execute_at", "At", f.execute_at, "RFC 3339 with an offset")),
     HTTP: h("fieldset", {}, h("legend", {}, "HTTP call"),
       field("url", "URL", f.url), field("method", "Method", f.method),
-      field("headers", "Headers", f.headers, "one Name: value a line; *** keeps a secret as it is"),
+      field("headers", "Headers", f.headers, SECRET_HINT),
       field("body", "Body", f.body),
       field("auth", "Auth", f.auth), field("username", "User", f.username),
       field("password", "Password", f.password), field("bearer_token", "Bearer token", f.bearer_token)),
     AMQP: h("fieldset", {}, h("legend", {}, "AMQP publish"),
       field("connection", "Connection", f.connection), field("exchange", "Exchange", f.exchange),
-      field("routing_key", "Routing key", f.routing_key), field("content_type", "Content type", f.content_type)),
+      field("routing_key", "Routing key", f.routing_key), field("content_type", "Content type", f.content_type),
+      field("amqp_headers", "Headers", f.amqp_headers, "one Name: value a line")),
   };
   const show = () => {
     groups.cron.hidden = f.kind.value !== "cron";
@@ -206,7 +223,12 @@ function jobForm(job) {
         field("misfire_grace", "Misfire grace", f.misfire_grace),
         field("pause_after_failures", "Pause after failures", f.pause_after_failures))),
     h("fieldset", {}, h("legend", {}, "Callbacks"),
-      field("on_failure", "On failure", f.on_failure), field("on_success", "On success", f.on_success)),
+      h("div", { class: "row" },
+        field("on_failure", "On failure", f.on_failure),
+        field("on_failure_headers", "Its headers", f.on_failure_headers, SECRET_HINT)),
+      h("div", { class: "row" },
+        field("on_success", "On success", f.on_success),
+        field("on_success_headers", "Its headers", f.on_success_headers, SECRET_HINT))),
     error,
     h("div", { class: "row actions" },
       changer({ type: "submit", id: "save", class: "primary" }, job ? "Save" : "Create job"),
@@ -301,8 +323,8 @@ function definition(f, job) {
     timeout: value(f.timeout),
     misfire_grace: value(f.misfire_grace),
     pause_after_failures: integer(f.pause_after_failures, "pause_after_failures"),
-    on_failure: callback(value(f.on_failure), job?.on_failure),
-    on_success: callback(value(f.on_success), job?.on_success),
+    on_failure: callback(f, "on_failure", job),
+    on_success: callback(f, "on_success", job),
   };
   const attempts = integer(f.max_attempts, "max_attempts");
   const backoff = [value(f.min_backoff), value(f.max_backoff)];
@@ -328,9 +350,14 @@ function definition(f, job) {
   return body;
 }
 
-// A callback keeps what the form does not show (headers, "***" for secrets).
-function callback(url, before) {
-  return url === null ? null : { ...(before || {}), url };
+// A callback keeps what the form does not show (which headers are secret).
+function callback(f, name, job) {
+  const [url, lines] = [value(f[name]), f[`${name}_headers`].value];
+  if (url === null) {
+    if (lines.trim()) throw new FieldError(name, `${name} needs a URL for its headers`);
+    return null;
+  }
+  return { ...(job?.[name] || {}), url, headers: parseHeaders(lines, `${name}_headers`) };
 }
 
 function httpPayload(f, job) {
@@ -338,7 +365,7 @@ function httpPayload(f, job) {
     ...(job?.http_job || {}),
     url: value(f.url),
     method: f.method.value,
-    headers: parseHeaders(f.headers.value),
+    headers: parseHeaders(f.headers.value, "headers"),
     body: f.body.value,
   };
   if (payload.body === "") delete payload.body;
@@ -358,6 +385,7 @@ function amqpPayload(f, job) {
     exchange: value(f.exchange),
     routing_key: value(f.routing_key),
     content_type: value(f.content_type),
+    headers: parseHeaders(f.amqp_headers.value, "amqp_headers", job?.amqp_job?.headers),
     body: f.body.value,
   };
 }

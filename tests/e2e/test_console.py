@@ -354,3 +354,53 @@ def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser)
     wait.until(shown.element_to_be_clickable((By.ID, "delete-confirm"))).click()
     wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Deleted"))
     assert call(web, "GET", "/v1/jobs?tags=console-team") == []
+
+
+def test_an_amqp_jobs_headers_and_its_callbacks_are_edited_in_the_form(web, browser):
+    job = call(
+        web,
+        "POST",
+        "/v1/jobs",
+        json={
+            "type": "AMQP",
+            "cron_schedule": "0 6 * * *",
+            "amqp_job": {
+                "connection": "amqp://guest:guest@127.0.0.1:5672/%2F",
+                "exchange": "reports",
+                "routing_key": "daily",
+                "headers": {"x-priority": 5, "x-tenant": "eu"},
+            },
+            "on_failure": {
+                "url": "http://127.0.0.1:9/alerts",
+                "headers": {"X-Api-Key": "alert-secret-2"},
+            },
+        },
+    )
+    wait = open_job_page(web, browser, job["id"])
+    wait.until(shown.element_to_be_clickable((By.ID, "edit"))).click()
+    headers = wait.until(shown.visibility_of_element_located((By.ID, "field-amqp_headers")))
+    assert set(headers.get_attribute("value").split("\n")) == {"x-priority: 5", "x-tenant: eu"}
+    assert field(browser, "on_failure_headers").get_attribute("value") == "X-Api-Key: ***"
+    retype(headers, "x-priority: 5\nx-tenant: us")
+    field(browser, "on_failure_headers").send_keys("\nX-Team: payments")
+
+    # Headers for a callback without a URL are refused by that callback's field.
+    field(browser, "on_success_headers").send_keys("X-Team: payments")
+    browser.find_element(By.ID, "save").click()
+    problem = wait.until(
+        shown.visibility_of_element_located(
+            (By.CSS_SELECTOR, '.field[data-field="on_success"] .field-error')
+        )
+    )
+    assert problem.text == "on_success needs a URL for its headers"
+    field(browser, "on_success_headers").clear()
+    browser.find_element(By.ID, "save").click()
+    wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Saved"))
+
+    # The number stays a number, and the secret header, sent back as ***, is kept.
+    edited = call(web, "GET", f"/v1/jobs/{job['id']}")
+    assert edited["amqp_job"]["headers"] == {"x-priority": 5, "x-tenant": "us"}
+    assert edited["on_failure"]["headers"] == {"X-Api-Key": "***", "X-Team": "payments"}
+    [update] = call(web, "GET", f"/v1/audit?job_id={job['id']}&action=update")["entries"]
+    assert set(update["changes"]["after"]) == {"amqp_job", "on_failure"}
+    assert not update["changes"].get("secrets_changed")
