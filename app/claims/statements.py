@@ -285,31 +285,35 @@ finished AS (
         skipped jsonb)
 )"""
 
-# A finish that pauses its job: the failures in a row reach pause_after_failures.
-_FAILED_IN_A_ROW = (
-    "j.status = 'RUNNING' AND f.status = 'FAILED' "
-    "AND j.consecutive_failures + 1 >= j.pause_after_failures"
-)
 
-
-# Counted by every end of an execution (after a CTE naming `finished` as f, with
-# the job as j): its consecutive failures, and the pause at pause_after_failures.
-_COUNT_FAILURES = f"""
-        consecutive_failures = CASE f.status WHEN 'FAILED' THEN j.consecutive_failures + 1
-                                             WHEN 'SUCCESSFUL' THEN 0
-                                             ELSE j.consecutive_failures END,
-        status = CASE WHEN {_FAILED_IN_A_ROW} THEN 'STOPPED' ELSE j.status END,
-        version = CASE WHEN {_FAILED_IN_A_ROW} THEN j.version + 1 ELSE j.version END,
-        paused_reason = CASE WHEN {_FAILED_IN_A_ROW}
-            THEN format('%%s consecutive failures; last: %%s', j.consecutive_failures + 1,
-                        f.error_message)
+def _count_failures(failed: str, reset: str, last_error: str) -> str:
+    """The SET of every end of executions (with the job as j): its consecutive
+    failures, and the pause when they reach pause_after_failures. The ends are
+    given as SQL: `failed`, how many failed since the last success among them;
+    `reset`, whether one succeeded; `last_error`, the last failure's message."""
+    in_a_row = f"CASE WHEN {reset} THEN 0 ELSE j.consecutive_failures END + {failed}"
+    pauses = f"j.status = 'RUNNING' AND {failed} > 0 AND {in_a_row} >= j.pause_after_failures"
+    return f"""
+        consecutive_failures = {in_a_row},
+        status = CASE WHEN {pauses} THEN 'STOPPED' ELSE j.status END,
+        version = CASE WHEN {pauses} THEN j.version + 1 ELSE j.version END,
+        paused_reason = CASE WHEN {pauses}
+            THEN format('%%s consecutive failures; last: %%s', {in_a_row}, {last_error})
             ELSE j.paused_reason END"""
 
-# Paused by this finish (only a pause sets the reason, and only once a streak),
-# with an on_failure to tell.
-_PAUSED_NOW = """j.paused_reason IS NOT NULL AND f.status = 'FAILED'
-            AND j.consecutive_failures = j.pause_after_failures
+
+def _paused_now(failed: str) -> str:
+    """In the RETURNING of `_count_failures`: paused by these ends (only a pause
+    sets the reason, and only these failures took the streak across), with an
+    on_failure to tell."""
+    return f"""j.paused_reason IS NOT NULL AND {failed} > 0
+            AND j.consecutive_failures >= j.pause_after_failures
+            AND j.consecutive_failures - {failed} < j.pause_after_failures
             AND j.on_failure IS NOT NULL"""
+
+
+# One execution's end, as `finished` (f) holds it, for the two above.
+_FAILED_ONE = "(f.status = 'FAILED')::int"
 
 
 def _told_paused(ended: str, recorded_as: str) -> str:
@@ -336,7 +340,7 @@ advanced AS (
             SELECT min(d.redrive_requested_at) FROM dead_letters AS d
             WHERE d.job_id = j.id AND d.redrive_requested_at IS NOT NULL
               AND d.id IS DISTINCT FROM f.redrive_of) END,
-        {_COUNT_FAILURES},
+        {_count_failures(_FAILED_ONE, "f.status = 'SUCCESSFUL'", "f.error_message")},
         locked_until = NULL, locked_by = NULL, lock_token = NULL, attempt_key = NULL
     FROM finished AS f
     WHERE j.id = f.job_id AND j.lock_token = f.token AND j.id IN (SELECT id FROM locked)
@@ -346,7 +350,7 @@ advanced AS (
           (f.execute_at, f.cron_schedule, f.timezone, f.starts_at, f.ends_at, f.max_runs,
            f.jitter, f.overlap, f.runs)
     RETURNING j.id, f.token, j.next_run, j.run_requested_at, j.flow_key, f.attempt_key,
-        {_PAUSED_NOW} AS tell_paused
+        {_paused_now(_FAILED_ONE)} AS tell_paused
 ), {_told_paused("advanced", recorded_as)}"""
 
 
@@ -495,21 +499,36 @@ WHERE job_id = %(job_id)s AND token = %(token)s AND attempt_key = %(key)s
 
 # Finish runs: record each execution as FINISH_MANY does, end its run (only
 # under its token; a stale run's execution is still recorded) and count its
-# failures on the job, which it no longer holds. Two runs of one job in one batch
-# count as one. Returns the runs ended. Wakes the ticks when a run with a flow
-# key ends, as a finish of a keyed job does.
+# failures on the job, which it no longer holds: the runs of one job that end in
+# one batch are counted together, in the order they ended (`streak`). Returns
+# the runs ended. Wakes the ticks when a run with a flow key ends, as a finish
+# of a keyed job does.
 FINISH_RUNS = f"""
 WITH {_FINISHED}, {_LOCK_HELD}, {_RECORDED}, ended AS (
     DELETE FROM runs AS r
     USING finished AS f
     WHERE r.token = f.token AND r.job_id = f.job_id
     RETURNING r.job_id, r.token, r.flow_key
+), streak AS (
+    SELECT job_id, bool_or(status = 'SUCCESSFUL') AS reset,
+        count(*) FILTER (WHERE status = 'FAILED'
+                         AND end_time > COALESCE(last_success, '-infinity')) AS failed,
+        (array_agg(error_message ORDER BY end_time DESC)
+            FILTER (WHERE status = 'FAILED'))[1] AS last_error,
+        (array_agg(attempt_key ORDER BY end_time DESC)
+            FILTER (WHERE status = 'FAILED'))[1] AS attempt_key
+    FROM (
+        SELECT f.*, max(f.end_time) FILTER (WHERE f.status = 'SUCCESSFUL')
+            OVER (PARTITION BY f.job_id) AS last_success
+        FROM finished AS f JOIN ended AS e ON e.token = f.token
+    ) AS f
+    GROUP BY job_id
 ), counted AS (
     UPDATE jobs AS j
-    SET {_COUNT_FAILURES}
-    FROM finished AS f JOIN ended AS e ON e.token = f.token
-    WHERE j.id = f.job_id AND j.id IN (SELECT id FROM locked)
-    RETURNING j.id, f.attempt_key, {_PAUSED_NOW} AS tell_paused
+    SET {_count_failures("s.failed", "s.reset", "s.last_error")}
+    FROM streak AS s
+    WHERE j.id = s.job_id AND j.id IN (SELECT id FROM locked)
+    RETURNING j.id, s.attempt_key, {_paused_now("s.failed")} AS tell_paused
 ), {_told_paused("counted", "recorded")}
 SELECT e.job_id, e.token FROM ended AS e, (
     SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM (

@@ -98,6 +98,46 @@ def test_failed_runs_count_and_pause_the_job(db, add_job):
     assert row.paused_reason.startswith("2 consecutive failures")
 
 
+def test_runs_ending_in_one_batch_count_their_failures_in_the_order_they_ended(db, add_job):
+    told = {"url": "http://127.0.0.1:9/told"}
+    job_id = add_job(
+        cron=EVERY_SECOND, overlap_policy="allow", pause_after_failures=3, on_failure=told
+    )
+    start = datetime.now(UTC)
+
+    def ending(statuses: str) -> list[Finishing]:
+        """A run of the job for each status (F or S), ending a second apart."""
+        batch = []
+        for second, status in enumerate(statuses):
+            due_now(db, job_id)
+            run, key, definition = detached(db)
+            ended = replace(
+                outcome(run, "FAILED" if status == "F" else "SUCCESSFUL"),
+                end_time=start + timedelta(seconds=second + 1),
+                error_message=f"HTTP 503 at {second}" if status == "F" else None,
+            )
+            batch.append(Finishing(run, ended, definition.basis, key))
+        return batch
+
+    # The success between two failures ends the streak of the first: one in a row.
+    assert claims.finish_many(db, ending("FSF")) == [True] * 3
+    assert (stored(db, job_id).consecutive_failures, stored(db, job_id).status) == (1, "RUNNING")
+
+    # Two more failures in one batch: three in a row, and the job pauses, saying so once.
+    batch = ending("FF")
+    claims.finish_many(db, list(reversed(batch)))  # the order they ended counts, not the batch's
+    row = stored(db, job_id)
+    assert (row.consecutive_failures, row.status) == (3, "STOPPED")
+    assert row.paused_reason == "3 consecutive failures; last: HTTP 503 at 1"
+    with db.connection_context():
+        [(execution_id,)] = db.execute_sql(
+            "SELECT execution_id FROM callbacks WHERE job_id = %s AND event = 'job.paused'",
+            (str(job_id),),
+        ).fetchall()
+    [last] = [e for e in executions(db, job_id) if e.attempt_key == batch[-1].attempt_key]
+    assert execution_id == last.id
+
+
 def test_a_run_is_renewed_held_started_and_given_back_by_its_token(db, add_job):
     job_id = add_job(cron=EVERY_SECOND, overlap_policy="allow")
     due_now(db, job_id)
