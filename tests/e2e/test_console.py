@@ -270,6 +270,13 @@ def retype(element, text: str) -> None:
     element.send_keys(text)
 
 
+def refused_by(browser, wait: WebDriverWait, name: str) -> str:
+    """Save the form, and the error then shown by the field `name`."""
+    browser.find_element(By.ID, "save").click()
+    shown_by = (By.CSS_SELECTOR, f'.field[data-field="{name}"] .field-error')
+    return wait.until(shown.visibility_of_element_located(shown_by)).text
+
+
 def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser):
     # A zone far from UTC, so the time zone toggle shows a difference.
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
@@ -287,13 +294,7 @@ def test_an_operator_creates_edits_pauses_by_tag_and_deletes_a_job(web, browser)
 
     # What the API refuses shows by the field it names, and nothing is created.
     field(browser, "timeout").send_keys("forever")
-    browser.find_element(By.ID, "save").click()
-    problem = wait.until(
-        shown.visibility_of_element_located(
-            (By.CSS_SELECTOR, '.field[data-field="timeout"] .field-error')
-        )
-    )
-    assert "timeout" in problem.text
+    assert "timeout" in refused_by(browser, wait, "timeout")
     assert call(web, "GET", "/v1/jobs?tags=console-team") == []
     field(browser, "timeout").clear()
     browser.find_element(By.ID, "save").click()
@@ -386,13 +387,7 @@ def test_an_amqp_jobs_headers_and_its_callbacks_are_edited_in_the_form(web, brow
 
     # Headers for a callback without a URL are refused by that callback's field.
     field(browser, "on_success_headers").send_keys("X-Team: payments")
-    browser.find_element(By.ID, "save").click()
-    problem = wait.until(
-        shown.visibility_of_element_located(
-            (By.CSS_SELECTOR, '.field[data-field="on_success"] .field-error')
-        )
-    )
-    assert problem.text == "on_success needs a URL for its headers"
+    assert refused_by(browser, wait, "on_success") == "on_success needs a URL for its headers"
     field(browser, "on_success_headers").clear()
     browser.find_element(By.ID, "save").click()
     wait.until(shown.text_to_be_present_in_element((By.ID, "notice"), "Saved"))
