@@ -127,12 +127,14 @@ def _shown(limits: Limits | None) -> dict | None:
 
 
 def set_limits(db, key: str, limits: Limits, now: datetime, by: Actor) -> tuple[FlowControl, bool]:
-    """Set the key's limits; (its flow control, whether it is new)."""
+    """Set the key's limits; (its flow control, whether it is new). The same
+    limits again leave no audit entry: nothing changed."""
     with db.atomic():
         row = db.execute_sql(_SET_LIMITS, {"key": key, **asdict(limits)}).fetchone()
         before = None if row is None else Limits(*row)
-        changes = audit.changes(_shown(before), _shown(limits))
-        audit.record(db, by, now, Entry("flow_control_set", key=key, changes=changes))
+        if before != limits:
+            changes = audit.changes(_shown(before), _shown(limits))
+            audit.record(db, by, now, Entry("flow_control_set", key=key, changes=changes))
         return get(db, key), before is None
 
 

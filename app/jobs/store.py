@@ -204,13 +204,13 @@ def upsert_job(
         if absent:
             raise PreconditionFailed(f"a job named {name!r} exists already (If-None-Match: *)")
         _expect(job, expected)
-        sealed = box.open(job.secrets)
-        before = _spec(job, sealed)
+        opened = box.open(job.secrets)
+        before = _spec(job, opened)
         spec = parse_replacement(body, now, before)
         if spec == before:
             return job, "unchanged"
         shown = definition(job)
-        secrets = _changed_secrets(sealed, _store(job, spec, box))
+        secrets = _changed_secrets(opened, _store(job, spec, box))
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
             wake_tick(db)
@@ -306,11 +306,11 @@ def update_job(
     with db.atomic():
         job = _locked(job_id)
         _expect(job, expected)
-        shown, sealed = definition(job), box.open(job.secrets)
-        before = _spec(job, sealed)
+        shown, opened = definition(job), box.open(job.secrets)
+        before = _spec(job, opened)
         spec = apply_update(before, body, now)
         status = parse_status(body["status"]) if body.get("status") is not None else None
-        secrets = _changed_secrets(sealed, _store(job, spec, box))
+        secrets = _changed_secrets(opened, _store(job, spec, box))
         if spec.schedule != before.schedule:
             _plan(job, spec.schedule, now)
         if spec != before or (status is not None and status != job.status):
@@ -418,7 +418,7 @@ def request_run(db, job_id: uuid.UUID, now: datetime, by: Actor) -> Job:
             job.run_requested_at = now
             job.save()
             wake_tick(db)
-        audit.record(db, by, now, Entry("run", job.id))
+            audit.record(db, by, now, Entry("run", job.id))
         return job
 
 

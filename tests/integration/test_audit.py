@@ -40,6 +40,7 @@ def test_each_change_to_a_job_is_an_entry_naming_who_and_what(keyed):
     keyed.simulate_post(f"{path}/pause")  # already paused: nothing changes
     keyed.simulate_post(f"{path}/resume")
     keyed.simulate_post(f"{path}/run")
+    keyed.simulate_post(f"{path}/run")  # already asked for: nothing changes
     keyed.simulate_delete(path)
 
     log = entries(keyed, f"job_id={job['id']}")
@@ -111,6 +112,7 @@ def test_a_refused_change_leaves_no_entry(keyed):
 def test_flow_controls_and_redrives_are_logged_by_their_key_and_job(keyed, db, add_job):
     keyed.simulate_put("/v1/flow-controls/partner-api", json={"rate": 5})
     keyed.simulate_put("/v1/flow-controls/partner-api", json={"parallelism": 2})
+    keyed.simulate_put("/v1/flow-controls/partner-api", json={"parallelism": 2})  # the same
     keyed.simulate_delete("/v1/flow-controls/partner-api")
     job_id = add_job(retry_policy={"max_attempts": 1})
     [claim] = claims.claim_due(db, "t", 10, LOCK).claims
