@@ -21,12 +21,13 @@ from app.audit import Actor, Entry
 from app.errors import InvalidJob
 from app.jobs import store
 from app.jobs.models import Job
+from app.jobs.schemas import BULK_ACTIONS, BULK_MAX_JOBS, BULK_SHOWN_IDS
 from app.jobs.spec import JOB_TYPES, STATUSES, parse_name, parse_uuid
 from app.jobs.views import definition
 
-ACTIONS = ("pause", "resume", "delete", "run")
-MAX_JOBS = 10_000
-SHOWN_IDS = 1000
+ACTIONS = BULK_ACTIONS
+MAX_JOBS = BULK_MAX_JOBS
+SHOWN_IDS = BULK_SHOWN_IDS
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,13 @@ def _list_of(name: str, item: dict) -> dict:
     }
 
 
+# The values the contract names; app/jobs/spec.py and app/jobs/bulk.py check by them.
+JOB_TYPES = ("HTTP", "AMQP")
+STATUSES = ("RUNNING", "STOPPED")
+BULK_ACTIONS = ("pause", "resume", "delete", "run")
+BULK_MAX_JOBS = 10_000  # jobs one bulk call acts on
+BULK_SHOWN_IDS = 1000  # of those, the ids its answer lists
+
 STRING = {"type": "string"}
 UUID = {"type": "string", "format": "uuid"}
 TIMESTAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}
@@ -137,7 +144,7 @@ JOB_CREATE = {
         }
     ],
     "properties": {
-        "type": {"enum": ["HTTP", "AMQP"]},
+        "type": {"enum": list(JOB_TYPES)},
         "http_job": _nullable(HTTP_JOB),
         "amqp_job": _nullable(AMQP_JOB),
         **_SCHEDULE_FIELDS,
@@ -148,10 +155,10 @@ JOB_UPDATE = {
     "type": "object",
     "examples": [{"tags": ["billing", "eu"]}, {"cron_schedule": "0 * * * *"}],
     "properties": {
-        "type": _nullable({"enum": ["HTTP", "AMQP"]}),
+        "type": _nullable({"enum": list(JOB_TYPES)}),
         "http": _nullable(HTTP_JOB),
         "amqp": _nullable(AMQP_JOB),
-        "status": _nullable({"enum": ["RUNNING", "STOPPED"]}),
+        "status": _nullable({"enum": list(STATUSES)}),
         **_SCHEDULE_FIELDS,
     },
 }
@@ -190,8 +197,8 @@ JOB = {
         "id": UUID,
         "name": _nullable(NAME),
         "version": {"type": "integer", "minimum": 1, "description": "also the answer's ETag"},
-        "type": {"enum": ["HTTP", "AMQP"]},
-        "status": {"enum": ["RUNNING", "STOPPED"]},
+        "type": {"enum": list(JOB_TYPES)},
+        "status": {"enum": list(STATUSES)},
         "execute_at": _nullable(TIMESTAMP),
         "cron_schedule": _nullable(STRING),
         "timezone": STRING,
@@ -363,16 +370,16 @@ BULK_REQUEST = {
     "additionalProperties": False,
     "examples": [{"action": "pause", "selector": {"tags": ["billing"]}}],
     "properties": {
-        "action": {"enum": ["pause", "resume", "delete", "run"]},
+        "action": {"enum": list(BULK_ACTIONS)},
         "selector": {
             "type": "object",
             "additionalProperties": False,
             "minProperties": 1,
             "properties": {
-                "ids": {"type": "array", "items": UUID, "maxItems": 10000},
+                "ids": {"type": "array", "items": UUID, "maxItems": BULK_MAX_JOBS},
                 "tags": {"type": "array", "items": STRING},
-                "status": {"enum": ["RUNNING", "STOPPED"]},
-                "type": {"enum": ["HTTP", "AMQP"]},
+                "status": {"enum": list(STATUSES)},
+                "type": {"enum": list(JOB_TYPES)},
                 "name_prefix": NAME,
             },
         },
@@ -385,7 +392,7 @@ BULK_RESULT = {
     "properties": {
         "matched": _COUNT,
         "affected": _COUNT,
-        "job_ids": {"type": "array", "items": UUID, "maxItems": 1000},
+        "job_ids": {"type": "array", "items": UUID, "maxItems": BULK_SHOWN_IDS},
         "more": {"type": "boolean", "description": "over 10,000 matched: call again"},
         "dry_run": {"type": "boolean"},
     },

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.errors import InvalidJob
-from app.jobs.schemas import JOB_CREATE, JOB_UPDATE, PREVIEW, enforce
+from app.jobs.schemas import JOB_CREATE, JOB_TYPES, JOB_UPDATE, PREVIEW, STATUSES, enforce
 from app.secrets.redaction import (
     CALLBACKS,
     REDACTED,
@@ -30,7 +30,6 @@ from app.timing.durations import format_duration, parse_duration
 from app.timing.retry import DEFAULT_POLICY, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT, RetryPolicy
 from app.timing.schedule import OVERLAP_POLICIES, Schedule, ScheduleError, check_cron, zone
 
-JOB_TYPES = ("HTTP", "AMQP")
 AUTH_TYPES = ("none", "basic", "bearer")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 MAX_TAGS = 32
@@ -45,7 +44,6 @@ MAX_RUNS_LIMIT = 1_000_000_000
 MAX_PAUSE_AFTER_FAILURES = 100
 MAX_JITTER = 86400.0
 MAX_CONCURRENT = 100
-STATUSES = ("RUNNING", "STOPPED")
 # Limits of a job's payload.
 MAX_PAYLOAD_BODY = 256 * 1024  # bytes of an HTTP or AMQP body
 MAX_HEADERS = 50
